@@ -1,0 +1,126 @@
+/**
+ * The one place that reads process.env. Parsed once, validated, frozen.
+ * A bad value throws ConfigError naming the variable and what is expected.
+ */
+import path from 'node:path';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly expected: string,
+    readonly got: string | undefined,
+  ) {
+    super(`${variable}: expected ${expected}, got ${got === undefined ? 'nothing' : JSON.stringify(got)}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+export type NodeEnv = 'development' | 'production' | 'test';
+
+export interface Config {
+  /** PORT: HTTP/WebSocket port. Default 4000. */
+  readonly port: number;
+  /** HOST: bind address. Default 127.0.0.1. */
+  readonly host: string;
+  /** DATABASE_URL: Postgres connection string; unset → embedded Postgres in dataDir. Secret. */
+  readonly databaseUrl: string | null;
+  /** PLANNER_DATA_DIR: data directory (embedded Postgres, generated secret). Default ./.planner-data. */
+  readonly dataDir: string;
+  /** PLANNER_JWT_SECRET: HS256 secret (≥ 32 chars); unset → generated once into dataDir. Secret. */
+  readonly jwtSecret: string | null;
+  /** PLANNER_JWT_ISSUER: expected `iss` claim. Default "smart-personal-planner". */
+  readonly jwtIssuer: string;
+  /** PLANNER_TOKEN_TTL: lifetime of minted tokens in seconds. Default 86400 (one day). */
+  readonly tokenTtlSeconds: number;
+  /** LOG_LEVEL: debug | info | warn | error | silent. Default info (silent under test). */
+  readonly logLevel: LogLevel;
+  /** NODE_ENV: development | production | test. Default development. */
+  readonly nodeEnv: NodeEnv;
+  /** PLANNER_EMBEDDED_PG_PORT: port of the embedded Postgres. Default 54329 (0 = pick a free one). */
+  readonly embeddedPgPort: number;
+  /** PLANNER_UNDO_DEPTH: how many operations back a user can undo. Default 100. */
+  readonly undoDepth: number;
+  /** PLANNER_MAX_QUERY_DEPTH: GraphQL depth limit. Default 10. */
+  readonly maxQueryDepth: number;
+  /** PLANNER_MAX_QUERY_COST: GraphQL cost limit. Default 5000. */
+  readonly maxQueryCost: number;
+  /** PLANNER_MAX_BODY_BYTES: max HTTP request body. Default 1 MiB. */
+  readonly maxBodyBytes: number;
+  /** PLANNER_SHUTDOWN_GRACE_MS: how long to wait for in-flight requests on shutdown. Default 10000. */
+  readonly shutdownGraceMs: number;
+  /** PLANNER_OUTBOX_RETENTION_DAYS: how long events are kept for replay. Default 7. */
+  readonly outboxRetentionDays: number;
+  /** PLANNER_MAX_SUBSCRIPTIONS_PER_CONNECTION: cap per WebSocket. Default 20. */
+  readonly maxSubscriptionsPerConnection: number;
+  /** PLANNER_WS_MAX_BUFFERED_BYTES: a socket whose send buffer exceeds this is closed. Default 4 MiB. */
+  readonly wsMaxBufferedBytes: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = str(env, name);
+  if (raw === undefined) return def;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `an integer from ${min} to ${max}`, raw);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `an integer from ${min} to ${max}`, raw);
+  return n;
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], def: T): T {
+  const raw = str(env, name);
+  if (raw === undefined) return def;
+  if (!(values as readonly string[]).includes(raw)) throw new ConfigError(name, `one of ${values.join(', ')}`, raw);
+  return raw as T;
+}
+
+/** Parses and validates the environment. Throws ConfigError on the first bad value. */
+export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
+  const nodeEnv = oneOf<NodeEnv>(env, 'NODE_ENV', ['development', 'production', 'test'], 'development');
+  const databaseUrl = str(env, 'DATABASE_URL') ?? null;
+  if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL', 'a postgres:// or postgresql:// URL', '<redacted>');
+  }
+  const jwtSecret = str(env, 'PLANNER_JWT_SECRET') ?? null;
+  if (jwtSecret !== null && jwtSecret.length < 32) {
+    throw new ConfigError('PLANNER_JWT_SECRET', 'at least 32 characters', `<${jwtSecret.length} characters>`);
+  }
+  if (nodeEnv === 'production' && jwtSecret === null && databaseUrl !== null) {
+    throw new ConfigError('PLANNER_JWT_SECRET', 'a secret in production with an external DATABASE_URL', undefined);
+  }
+  const host = str(env, 'HOST') ?? '127.0.0.1';
+  if (!/^[A-Za-z0-9.:\-[\]]+$/.test(host)) throw new ConfigError('HOST', 'a host name or IP address', host);
+
+  const config: Config = {
+    port: int(env, 'PORT', 4000, 0, 65535),
+    host,
+    databaseUrl,
+    dataDir: path.resolve(cwd, str(env, 'PLANNER_DATA_DIR') ?? '.planner-data'),
+    jwtSecret,
+    jwtIssuer: str(env, 'PLANNER_JWT_ISSUER') ?? 'smart-personal-planner',
+    tokenTtlSeconds: int(env, 'PLANNER_TOKEN_TTL', 86400, 60, 31_536_000),
+    logLevel: oneOf<LogLevel>(
+      env,
+      'LOG_LEVEL',
+      ['debug', 'info', 'warn', 'error', 'silent'],
+      nodeEnv === 'test' ? 'silent' : 'info',
+    ),
+    nodeEnv,
+    embeddedPgPort: int(env, 'PLANNER_EMBEDDED_PG_PORT', 54329, 0, 65535),
+    undoDepth: int(env, 'PLANNER_UNDO_DEPTH', 100, 1, 10_000),
+    maxQueryDepth: int(env, 'PLANNER_MAX_QUERY_DEPTH', 10, 2, 100),
+    maxQueryCost: int(env, 'PLANNER_MAX_QUERY_COST', 5000, 10, 1_000_000),
+    maxBodyBytes: int(env, 'PLANNER_MAX_BODY_BYTES', 1_048_576, 1024, 104_857_600),
+    shutdownGraceMs: int(env, 'PLANNER_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    outboxRetentionDays: int(env, 'PLANNER_OUTBOX_RETENTION_DAYS', 7, 1, 3650),
+    maxSubscriptionsPerConnection: int(env, 'PLANNER_MAX_SUBSCRIPTIONS_PER_CONNECTION', 20, 1, 1000),
+    wsMaxBufferedBytes: int(env, 'PLANNER_WS_MAX_BUFFERED_BYTES', 4 * 1_048_576, 65_536, 1_073_741_824),
+  };
+  return Object.freeze(config);
+}

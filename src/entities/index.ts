@@ -1,0 +1,31 @@
+import { ConflictEntity } from './conflict.entity';
+import { EventEntity } from './event.entity';
+import { GoalEntity } from './goal.entity';
+import { IdempotencyKeyEntity } from './idempotency-key.entity';
+import { OperationEntity } from './operation.entity';
+import { TaskDependencyEntity } from './task-dependency.entity';
+import { TaskEntity } from './task.entity';
+import { UserEntity } from './user.entity';
+
+export {
+  ConflictEntity,
+  EventEntity,
+  GoalEntity,
+  IdempotencyKeyEntity,
+  OperationEntity,
+  TaskDependencyEntity,
+  TaskEntity,
+  UserEntity,
+};
+
+/** Every entity, for the DataSource. */
+export const ENTITIES = [
+  UserEntity,
+  GoalEntity,
+  TaskEntity,
+  TaskDependencyEntity,
+  OperationEntity,
+  ConflictEntity,
+  EventEntity,
+  IdempotencyKeyEntity,
+];

@@ -1,0 +1,44 @@
+import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+
+/** A person using the planner. Settings drive conflict detection (time zone, hours, capacity). */
+@Entity({ name: 'users' })
+export class UserEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  @Column('text')
+  email!: string;
+
+  @Column('text', { name: 'display_name' })
+  displayName!: string;
+
+  @Column('text', { name: 'time_zone', default: 'UTC' })
+  timeZone!: string;
+
+  /** Per weekday, local "HH:MM" intervals. */
+  @Column('jsonb', { name: 'working_hours' })
+  workingHours!: Record<string, Array<{ start: string; end: string }>>;
+
+  @Column('integer', { name: 'daily_capacity_minutes', default: 480 })
+  dailyCapacityMinutes!: number;
+
+  @Column('text', { default: 'USER' })
+  role!: string;
+
+  /** Last operation sequence number handed out for this user (assigned under the user row lock). */
+  @Column('bigint', { name: 'op_seq', default: 0 })
+  opSeq!: string;
+
+  /** Last event (outbox) sequence number for this user: the subscription cursor space. */
+  @Column('bigint', { name: 'event_seq', default: 0 })
+  eventSeq!: string;
+
+  @Column('integer', { default: 1 })
+  version!: number;
+
+  @Column('timestamptz', { name: 'created_at' })
+  createdAt!: Date;
+
+  @Column('timestamptz', { name: 'updated_at' })
+  updatedAt!: Date;
+}

@@ -1,0 +1,53 @@
+/** The per-request GraphQL context: who is asking, the world, and per-request DataLoaders. */
+import DataLoader from 'dataloader';
+import { GraphQLError } from 'graphql';
+import type { World } from '../world/world';
+import type { ConflictView, GoalView, TaskView } from '../world/views';
+
+/** An authenticated caller (from a verified JWT). */
+export interface AuthContext {
+  userId: string;
+  /** `user:<id>` for people, `agent:<name>` for agents acting for the user. */
+  actor: string;
+  role: 'USER' | 'ADMIN';
+  /** Token expiry, epoch seconds. */
+  expiresAt: number;
+}
+
+/** Per-request loaders, scoped to one user (never shared between users or requests). */
+export interface Loaders {
+  task: DataLoader<string, TaskView | null>;
+  goal: DataLoader<string, GoalView | null>;
+  taskConflicts: DataLoader<string, ConflictView[]>;
+}
+
+export interface GraphQLContext {
+  auth: AuthContext | null;
+  world: World;
+  loaders: Loaders | null;
+}
+
+/** Builds the context of one request (or one subscription operation). */
+export function createContext(world: World, auth: AuthContext | null): GraphQLContext {
+  if (!auth) return { auth: null, world, loaders: null };
+  const userId = auth.userId;
+  return {
+    auth,
+    world,
+    loaders: {
+      task: new DataLoader((ids) => world.queries.tasksByIds(userId, ids)),
+      goal: new DataLoader((ids) => world.queries.goalsByIds(userId, ids)),
+      taskConflicts: new DataLoader((ids) => world.queries.openConflictsByTaskIds(userId, ids)),
+    },
+  };
+}
+
+/** The authenticated caller, or a thrown UNAUTHENTICATED error. */
+export function requireAuth(ctx: GraphQLContext): AuthContext & { loaders: Loaders } {
+  if (!ctx.auth || !ctx.loaders) {
+    throw new GraphQLError('Authentication required: send Authorization: Bearer <token>', {
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
+  }
+  return { ...ctx.auth, loaders: ctx.loaders };
+}

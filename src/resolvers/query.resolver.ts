@@ -1,0 +1,65 @@
+/** Query root: thin reads through the world's QueryService, scoped to the caller. */
+import type { ConflictStatus } from '../domain/types';
+import type { TaskFilter } from '../world/query-service';
+import type { Page } from '../world/views';
+import { requireAuth, type GraphQLContext } from './context';
+import { forbidden, guard } from './errors';
+
+/** Relay connection shape of a page. */
+export function connection<T>(p: Page<T>) {
+  return { edges: p.items, pageInfo: { hasNextPage: p.hasNextPage, endCursor: p.endCursor } };
+}
+
+interface PageArgs {
+  first?: number | null;
+  after?: string | null;
+}
+
+export const queryResolvers = {
+  me: (_: unknown, __: unknown, ctx: GraphQLContext) => {
+    const auth = requireAuth(ctx);
+    return guard(() => ctx.world.queries.me(auth.userId));
+  },
+  task: (_: unknown, args: { id: string }, ctx: GraphQLContext) => requireAuth(ctx).loaders.task.load(args.id),
+  tasks: async (_: unknown, args: PageArgs & { filter?: TaskFilter | null }, ctx: GraphQLContext) => {
+    const auth = requireAuth(ctx);
+    return connection(await guard(() => ctx.world.queries.tasks(auth.userId, args.filter, args.first, args.after)));
+  },
+  goals: async (_: unknown, args: PageArgs, ctx: GraphQLContext) => {
+    const auth = requireAuth(ctx);
+    return connection(await guard(() => ctx.world.queries.goals(auth.userId, args.first, args.after)));
+  },
+  schedule: (_: unknown, args: { from: Date; to: Date }, ctx: GraphQLContext) => {
+    const auth = requireAuth(ctx);
+    return guard(() => ctx.world.queries.schedule(auth.userId, args.from, args.to));
+  },
+  conflicts: async (_: unknown, args: PageArgs & { status?: ConflictStatus | null }, ctx: GraphQLContext) => {
+    const auth = requireAuth(ctx);
+    return connection(await guard(() => ctx.world.queries.conflicts(auth.userId, args.status, args.first, args.after)));
+  },
+  operations: async (_: unknown, args: PageArgs, ctx: GraphQLContext) => {
+    const auth = requireAuth(ctx);
+    return connection(await guard(() => ctx.world.queries.operations(auth.userId, args.first, args.after)));
+  },
+  undoState: (_: unknown, __: unknown, ctx: GraphQLContext) => {
+    const auth = requireAuth(ctx);
+    return ctx.world.queries.undoState(auth.userId);
+  },
+  memories: (_: unknown, __: unknown, ctx: GraphQLContext) => {
+    requireAuth(ctx);
+    return [];
+  },
+  features: (_: unknown, __: unknown, ctx: GraphQLContext) => {
+    requireAuth(ctx);
+    return [];
+  },
+  exportMyData: (_: unknown, __: unknown, ctx: GraphQLContext) => {
+    const auth = requireAuth(ctx);
+    return guard(() => ctx.world.queries.exportMyData(auth.userId));
+  },
+  rolloutReport: (_: unknown, args: { feature?: string | null }, ctx: GraphQLContext) => {
+    const auth = requireAuth(ctx);
+    if (auth.role !== 'ADMIN') throw forbidden('rolloutReport is for admins only');
+    return { feature: args.feature ?? null, variants: [], note: 'rollout metrics arrive with the flags issue' };
+  },
+};

@@ -1,0 +1,38 @@
+/**
+ * The world layer's public surface: one object the composition root builds and hands to every
+ * adapter (GraphQL resolvers, CLI, agent tools). Knows nothing of GraphQL or HTTP.
+ */
+import type { DataSource } from 'typeorm';
+import type { Clock } from './clock';
+import { QueryService } from './query-service';
+import { UserService } from './user-service';
+import { WorldUpdater } from './world-updater';
+
+export interface WorldOptions {
+  /** How many operations back a user can undo (PLANNER_UNDO_DEPTH). Default 100. */
+  undoDepth?: number;
+}
+
+export interface World {
+  readonly dataSource: DataSource;
+  readonly clock: Clock;
+  /** Every change goes through here. */
+  readonly updater: WorldUpdater;
+  /** Reads scoped to one user. */
+  readonly queries: QueryService;
+  /** Accounts: find-or-create by email (token minting), lookups by id. */
+  readonly users: UserService;
+}
+
+/** Builds the world over an initialised DataSource (migrations applied). */
+export function createWorld(dataSource: DataSource, clock: Clock, options: WorldOptions = {}): World {
+  const undoDepth = options.undoDepth ?? 100;
+  const queries = new QueryService(dataSource, clock, { undoDepth });
+  return {
+    dataSource,
+    clock,
+    updater: new WorldUpdater(dataSource, clock, queries, { undoDepth }),
+    queries,
+    users: new UserService(dataSource, clock),
+  };
+}
