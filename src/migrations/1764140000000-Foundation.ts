@@ -118,7 +118,9 @@ export class Foundation1764140000000 implements MigrationInterface {
         CONSTRAINT operations_user_seq_key UNIQUE (user_id, seq)
       )`);
     await q.query(`CREATE INDEX operations_entities_idx ON operations USING gin (entities)`);
-    // Append-only audit trail: the recorded facts never change; only the undo state columns move.
+    // Append-only audit trail: the recorded facts never change; only the undo state columns move
+    // (state, state_changed_at, undone_by_seq, redoable). Every other column, including any added
+    // later, is protected; the history of undo/redo lives in the UNDO/REDO rows themselves.
     await q.query(`
       CREATE FUNCTION operations_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
@@ -128,13 +130,11 @@ export class Foundation1764140000000 implements MigrationInterface {
           END IF;
           RAISE EXCEPTION 'operations are append-only (DELETE refused)' USING ERRCODE = 'insufficient_privilege';
         END IF;
-        IF NEW.id IS DISTINCT FROM OLD.id OR NEW.user_id IS DISTINCT FROM OLD.user_id OR NEW.seq IS DISTINCT FROM OLD.seq
-           OR NEW.actor IS DISTINCT FROM OLD.actor OR NEW.kind IS DISTINCT FROM OLD.kind
-           OR NEW.input IS DISTINCT FROM OLD.input OR NEW.forward IS DISTINCT FROM OLD.forward
-           OR NEW.inverse IS DISTINCT FROM OLD.inverse OR NEW.entities IS DISTINCT FROM OLD.entities
-           OR NEW.target_operation_id IS DISTINCT FROM OLD.target_operation_id
-           OR NEW.trace_id IS DISTINCT FROM OLD.trace_id OR NEW.flags IS DISTINCT FROM OLD.flags
-           OR NEW.created_at IS DISTINCT FROM OLD.created_at THEN
+        IF TG_OP = 'TRUNCATE' THEN
+          RAISE EXCEPTION 'operations are append-only (TRUNCATE refused)' USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        IF (to_jsonb(NEW) - ARRAY['state','state_changed_at','undone_by_seq','redoable'])
+           IS DISTINCT FROM (to_jsonb(OLD) - ARRAY['state','state_changed_at','undone_by_seq','redoable']) THEN
           RAISE EXCEPTION 'operations are append-only (recorded facts cannot be updated)'
             USING ERRCODE = 'insufficient_privilege';
         END IF;
@@ -143,6 +143,9 @@ export class Foundation1764140000000 implements MigrationInterface {
     await q.query(`
       CREATE TRIGGER operations_append_only BEFORE UPDATE OR DELETE ON operations
       FOR EACH ROW EXECUTE FUNCTION operations_append_only()`);
+    await q.query(`
+      CREATE TRIGGER operations_no_truncate BEFORE TRUNCATE ON operations
+      FOR EACH STATEMENT EXECUTE FUNCTION operations_append_only()`);
 
     await q.query(`
       CREATE TABLE conflicts (

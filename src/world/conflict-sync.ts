@@ -4,9 +4,9 @@
  * opens new ones with ranked alternatives, and resolves stored ones whose cause is gone.
  */
 import { randomUUID } from 'node:crypto';
-import { proposeAlternatives } from '../domain/alternatives';
-import { detectConflicts } from '../domain/conflicts';
-import { localDayBounds, localDaysTouched } from '../domain/time';
+import { alternativesSearchWindow, proposeAlternatives, type AlternativeOptions } from '../domain/alternatives';
+import { detectConflicts, isScheduled } from '../domain/conflicts';
+import { localDayBounds, localDaysTouched, overlapMs } from '../domain/time';
 import type { AlternativeProposal, DetectedConflict, PlanTask, UserSettings } from '../domain/types';
 import { mapConflict, mapTask, TASK_COLUMNS, type ConflictRow, type TaskRow } from './rows';
 import type { WorldTx } from './tx';
@@ -15,6 +15,22 @@ import type { AlternativeView, ConflictView, EntityChangeView, TaskView } from '
 const DAY_MS = 86_400_000;
 /** How far ahead alternatives look for free slots. */
 export const ALTERNATIVE_HORIZON_DAYS = 14;
+/** The options every alternatives computation uses (search window and proposals must agree). */
+const ALTERNATIVE_OPTIONS: AlternativeOptions = { max: 5, horizonDays: ALTERNATIVE_HORIZON_DAYS };
+
+/**
+ * The overlap lookups. Both match the GiST index tasks_user_schedule_gist on
+ * (user_id, tstzrange(scheduled_start, scheduled_end, '[)')) WHERE scheduled_start IS NOT NULL: the
+ * expression and the predicate are repeated verbatim so the planner can use it (a bitmap index scan for
+ * the `&& ANY(array)` form). test/integration/overlap-index.test.ts EXPLAINs these very strings.
+ */
+export const WINDOW_SQL = `SELECT ${TASK_COLUMNS} FROM tasks t
+  WHERE t.user_id = $1 AND t.scheduled_start IS NOT NULL
+    AND tstzrange(t.scheduled_start, t.scheduled_end, '[)') && tstzrange($2, $3, '[)')`;
+/** Scheduled tasks meeting any of the ranges in $2 (a tstzrange[]). */
+export const RANGES_SQL = `SELECT ${TASK_COLUMNS} FROM tasks t
+  WHERE t.user_id = $1 AND t.scheduled_start IS NOT NULL
+    AND tstzrange(t.scheduled_start, t.scheduled_end, '[)') && ANY($2::tstzrange[])`;
 
 export interface SyncOutcome {
   /** Conflicts opened by this sync. */
@@ -90,59 +106,105 @@ export async function loadRelevantWorld(
     bounds.push(`[${b.start.toISOString()},${b.end.toISOString()})`);
   }
   if (bounds.length > 0) {
-    const rows = await tx.query<TaskRow>(
-      `SELECT ${TASK_COLUMNS} FROM tasks t
-       WHERE t.user_id = $1 AND t.scheduled_start IS NOT NULL
-         AND tstzrange(t.scheduled_start, t.scheduled_end, '[)') && ANY($2::tstzrange[])`,
-      [tx.userId, bounds],
-    );
+    const rows = await tx.query<TaskRow>(RANGES_SQL, [tx.userId, bounds]);
     for (const r of rows) byId.set(r.id, mapTask(r));
   }
-  if (focus.length > 0) {
-    const rows = await tx.query<TaskRow>(
-      `SELECT ${TASK_COLUMNS} FROM tasks t
-       WHERE t.user_id = $1 AND (
-         t.id IN (SELECT depends_on_id FROM task_dependencies WHERE user_id = $1 AND task_id = ANY($2::uuid[]))
-         OR t.id IN (SELECT task_id FROM task_dependencies WHERE user_id = $1 AND depends_on_id = ANY($2::uuid[])))`,
-      [tx.userId, focus],
-    );
-    for (const r of rows) byId.set(r.id, mapTask(r));
-  }
+  for (const t of await loadDependencyNeighbours(tx, focus)) byId.set(t.id, t);
   return byId;
 }
 
 /** Scheduled tasks in [from, to): the free-slot search space for alternatives. */
 export async function loadWindow(tx: WorldTx, from: Date, to: Date): Promise<TaskView[]> {
+  const rows = await tx.query<TaskRow>(WINDOW_SQL, [tx.userId, from, to]);
+  return rows.map(mapTask);
+}
+
+/** The tasks depending on, and the dependencies of, `ids` (one query). */
+export async function loadDependencyNeighbours(tx: WorldTx, ids: string[]): Promise<TaskView[]> {
+  if (ids.length === 0) return [];
   const rows = await tx.query<TaskRow>(
     `SELECT ${TASK_COLUMNS} FROM tasks t
-     WHERE t.user_id = $1 AND t.scheduled_start IS NOT NULL
-       AND tstzrange(t.scheduled_start, t.scheduled_end, '[)') && tstzrange($2, $3, '[)')`,
-    [tx.userId, from, to],
+     WHERE t.user_id = $1 AND (
+       t.id IN (SELECT depends_on_id FROM task_dependencies WHERE user_id = $1 AND task_id = ANY($2::uuid[]))
+       OR t.id IN (SELECT task_id FROM task_dependencies WHERE user_id = $1 AND depends_on_id = ANY($2::uuid[])))`,
+    [tx.userId, ids],
   );
   return rows.map(mapTask);
 }
 
-/** Computes up to 5 ranked alternatives for a detected conflict against the current plan. */
+/**
+ * Computes up to 5 ranked alternatives for a detected conflict against the current plan.
+ *
+ * `near` is what detection loaded. Added to it: every task of the conflict with its dependencies and
+ * dependents (a capacity conflict names tasks outside the focus, and they bound where tasks may move),
+ * then every scheduled task meeting the domain's own search window (alternativesSearchWindow), so each
+ * slot is checked against the complete relevant plan. Both domain calls get the same now and options.
+ */
 export async function alternativesFor(
   tx: WorldTx,
   conflict: DetectedConflict,
   near: Map<string, TaskView>,
   settings: UserSettings,
 ): Promise<AlternativeView[]> {
-  const times = conflict.taskIds
-    .map((id) => near.get(id))
-    .filter((t): t is TaskView => !!t && t.scheduledStart !== null)
-    .map((t) => new Date(t.scheduledStart!).getTime());
-  const anchor = Math.max(tx.now.getTime(), times.length > 0 ? Math.min(...times) : tx.now.getTime());
-  const from = new Date(Math.min(anchor, tx.now.getTime()) - DAY_MS);
-  const to = new Date(anchor + (ALTERNATIVE_HORIZON_DAYS + 2) * DAY_MS);
-  const windowTasks = await loadWindow(tx, from, to);
   const all = new Map(near);
-  for (const t of windowTasks) all.set(t.id, t);
+  const ids = [...new Set(conflict.taskIds)];
+  const absent = ids.filter((id) => !all.has(id));
+  for (const t of await tx.tasks(absent)) all.set(t.id, t);
+  for (const t of await loadDependencyNeighbours(tx, ids)) if (!all.has(t.id)) all.set(t.id, t);
+  const window = alternativesSearchWindow(conflict, [...all.values()].map(toPlanTask), settings, tx.now, ALTERNATIVE_OPTIONS);
+  if (window) {
+    for (const t of await loadWindow(tx, window.from, window.to)) if (!all.has(t.id)) all.set(t.id, t);
+  }
   const plan = [...all.values()].map(toPlanTask);
-  return proposeAlternatives(conflict, plan, settings, tx.now, { max: 5, horizonDays: ALTERNATIVE_HORIZON_DAYS }).map(
-    toAlternativeView,
+  return proposeAlternatives(conflict, plan, settings, tx.now, ALTERNATIVE_OPTIONS).map(toAlternativeView);
+}
+
+/** Whether a stored alternative can still be applied, judged against the plan as it is now. */
+export type AlternativeFit = 'FITS' | 'PARTIAL' | 'STALE';
+
+/**
+ * Re-checks a previously offered alternative against the current plan, with the rule the domain used
+ * when it offered it: once applied, no conflict may involve the changed task, the MOVE may not start
+ * before now, and the conflict's key must be gone — except that an OVER_CAPACITY alternative which only
+ * lowers the day's total is PARTIAL.
+ */
+export async function checkAlternative(
+  tx: WorldTx,
+  conflict: { kind: string; key: string; taskIds: string[] },
+  alt: AlternativeView,
+): Promise<AlternativeFit> {
+  if (!alt.taskId) return 'STALE';
+  const settings = tx.settings();
+  const capacityDay = conflict.kind === 'OVER_CAPACITY' ? conflict.key.slice('OVER_CAPACITY:'.length) : null;
+  const move =
+    alt.action === 'MOVE' && alt.start !== null && alt.end !== null
+      ? { start: new Date(alt.start), end: new Date(alt.end) }
+      : null;
+  if (alt.action === 'MOVE' && (!move || move.start.getTime() < tx.now.getTime())) return 'STALE';
+  const focus = [...new Set([...conflict.taskIds, alt.taskId])];
+  const near = await loadRelevantWorld(tx, focus, move ? [move] : [], capacityDay ? [capacityDay] : []);
+  const before = [...near.values()].map(toPlanTask);
+  const target = before.find((t) => t.id === alt.taskId);
+  // The task must still be on the calendar and open: otherwise the alternative has nothing to act on.
+  if (!target || !isScheduled(target)) return 'STALE';
+  const after = before.map((t) =>
+    t.id !== alt.taskId
+      ? t
+      : move
+        ? { ...t, start: move.start, end: move.end }
+        : { ...t, start: null, end: null, status: 'BACKLOG' as const },
   );
+  if (detectConflicts(after, new Set([alt.taskId]), settings).length > 0) return 'STALE';
+  const extraDays = capacityDay ? [capacityDay] : [];
+  const still = detectConflicts(after, new Set(conflict.taskIds), settings, { extraDays }).some((d) => d.key === conflict.key);
+  if (!still) return 'FITS';
+  if (capacityDay === null) return 'STALE';
+  const b = localDayBounds(capacityDay, settings.timeZone);
+  const total = (list: PlanTask[]): number =>
+    list
+      .filter(isScheduled)
+      .reduce((sum, t) => sum + overlapMs(t.start.getTime(), t.end.getTime(), b.start.getTime(), b.end.getTime()), 0);
+  return total(after) < total(before) ? 'PARTIAL' : 'STALE';
 }
 
 /**

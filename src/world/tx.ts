@@ -38,6 +38,7 @@ export interface SettingsContent {
   timeZone: string;
   workingHours: WorkingHours;
   dailyCapacityMinutes: number;
+  displayName: string;
 }
 
 export interface PendingEvent {
@@ -96,8 +97,9 @@ export class WorldTx {
     };
   }
 
+  /** Runs SQL and returns its rows (also for UPDATE/DELETE … RETURNING, which TypeORM answers as [rows, count]). */
   async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
-    return (await this.qr.query(sql, params)) as T[];
+    return (await this.qr.query(sql, params, true)).records as T[];
   }
 
   // ---------------------------------------------------------------- reads
@@ -325,25 +327,30 @@ export class WorldTx {
       timeZone: this.user.time_zone,
       workingHours: this.user.working_hours,
       dailyCapacityMinutes: this.user.daily_capacity_minutes,
+      displayName: this.user.display_name,
       version: this.user.version,
     });
   }
 
   async updateSettings(patch: Partial<SettingsContent>): Promise<void> {
     const before = this.settingsRow();
-    const rows = await this.query<UserRow>(
+    // Structured result: for an UPDATE, TypeORM's plain query() answers [rows, count], not rows.
+    const res = await this.qr.query(
       `UPDATE users SET time_zone = COALESCE($2, time_zone), working_hours = COALESCE($3, working_hours),
-         daily_capacity_minutes = COALESCE($4, daily_capacity_minutes), version = version + 1, updated_at = $5
+         daily_capacity_minutes = COALESCE($4, daily_capacity_minutes), display_name = COALESCE($5, display_name),
+         version = version + 1, updated_at = $6
        WHERE id = $1 RETURNING *`,
       [
         this.userId,
         patch.timeZone ?? null,
         patch.workingHours ? JSON.stringify(patch.workingHours) : null,
         patch.dailyCapacityMinutes ?? null,
+        patch.displayName ?? null,
         this.now,
       ],
+      true,
     );
-    this.user = rows[0]!;
+    this.user = (res.records as UserRow[])[0]!;
     this.tracker.record('User', this.userId, before, this.settingsRow());
   }
 
@@ -399,6 +406,7 @@ export class WorldTx {
             timeZone: target.timeZone as string,
             workingHours: target.workingHours as unknown as WorkingHours,
             dailyCapacityMinutes: target.dailyCapacityMinutes as number,
+            displayName: (target.displayName as string | undefined) ?? undefined,
           });
         return;
       case 'Conflict':

@@ -31,10 +31,13 @@ import {
 import type { Clock } from './clock';
 import {
   alternativesFor,
+  checkAlternative,
+  loadDependencyNeighbours,
   loadRelevantWorld,
   loadWindow,
   syncConflicts,
   toPlanTask,
+  type AlternativeFit,
   type SyncOutcome,
 } from './conflict-sync';
 import { DomainError, type UserErrorDetail } from './errors';
@@ -331,15 +334,19 @@ export class WorldUpdater {
         timeZone: input.timeZone ?? undefined,
         workingHours,
         dailyCapacityMinutes: cap ?? undefined,
+        displayName: input.displayName?.trim() ?? undefined,
       });
-      if (input.displayName != null) {
-        await tx.query('UPDATE users SET display_name = $2 WHERE id = $1', [tx.userId, input.displayName.trim()]);
-        tx.user = { ...tx.user, display_name: input.displayName.trim() };
-      }
-      // Hours, zone and capacity change what conflicts: re-check the plan from a day ago to 60 days ahead.
+      // Hours, zone and capacity change what conflicts: re-check the tasks of every stored open (or
+      // dismissed, still active) conflict, wherever they lie, and the plan from a day ago to 60 days ahead.
+      const stored = await tx.query<{ id: string }>(
+        `SELECT DISTINCT unnest(task_ids) AS id FROM conflicts
+         WHERE user_id = $1 AND (status = 'OPEN' OR (status = 'DISMISSED' AND active))`,
+        [tx.userId],
+      );
       const from = new Date(tx.now.getTime() - 86_400_000);
       const upcoming = await loadWindow(tx, from, new Date(tx.now.getTime() + 60 * 86_400_000));
-      return { alsoCheck: upcoming.slice(0, 2000).map((t) => t.id) };
+      const ids = [...new Set([...stored.map((r) => r.id), ...upcoming.map((t) => t.id)])];
+      return { alsoCheck: ids.slice(0, 2000) };
     });
   }
 
@@ -374,11 +381,12 @@ export class WorldUpdater {
         toPlace = await tx.tasks(rows.map((r) => r.id));
       }
       const world = new Map<string, TaskView>();
-      for (const t of await loadWindow(tx, new Date(from.getTime() - 86_400_000), new Date(to.getTime() + 86_400_000))) {
+      // Two days either side: a local day (up to 25 h, offsets up to ±14 h) touched by a placement lies inside.
+      for (const t of await loadWindow(tx, new Date(from.getTime() - 2 * 86_400_000), new Date(to.getTime() + 2 * 86_400_000))) {
         world.set(t.id, t);
       }
-      const depIds = [...new Set(toPlace.flatMap((t) => t.dependsOn))].filter((d) => !world.has(d));
-      for (const t of await tx.tasks(depIds)) world.set(t.id, t);
+      // Dependencies bound a placement's start; scheduled dependents (even outside the window) bound its end.
+      for (const t of await loadDependencyNeighbours(tx, toPlace.map((x) => x.id))) if (!world.has(t.id)) world.set(t.id, t);
       for (const t of toPlace) world.set(t.id, t);
       const plan = planAutoSchedule(toPlace.map(toPlanTask), [...world.values()].map(toPlanTask), tx.settings(), { from, to }, tx.now);
       const placements: PlacementView[] = [];
@@ -399,27 +407,52 @@ export class WorldUpdater {
       if (conflict.status !== 'OPEN') {
         throw new DomainError('VALIDATION', `The conflict is already ${conflict.status}`, ['conflictId']);
       }
-      const fresh = await this.freshAlternatives(tx, conflict);
+      const ref = { kind: conflict.kind, key: await this.conflictKey(tx, conflict.id), taskIds: conflict.taskIds };
+      // The stored alternative is re-checked against the plan as it is now (not looked up in a fresh top 5:
+      // an alternative that still fits must not be refused because newer ones outrank it).
       const stored = conflict.alternatives.find((a) => a.id === alternativeId);
-      const alt = fresh.alternatives.find((a) => a.id === alternativeId);
-      const freshView: ConflictView = { ...conflict, alternatives: fresh.alternatives };
+      let alt: AlternativeView | undefined;
+      let fit: AlternativeFit = 'STALE';
+      if (stored) {
+        fit = await checkAlternative(tx, ref, stored);
+        if (fit !== 'STALE') alt = stored;
+      }
       if (!alt) {
-        if (stored || !fresh.stillDetected) {
+        const fresh = await this.freshAlternatives(tx, conflict);
+        if (!fresh.detected) {
+          // Its cause is already gone: re-evaluating the conflict's tasks marks it RESOLVED.
+          tx.warnings.push('The conflict no longer holds: it is marked RESOLVED and the alternative was not applied.');
+          return { task: null, alsoCheck: conflict.taskIds };
+        }
+        const freshView: ConflictView = {
+          ...conflict,
+          message: fresh.detected.message,
+          taskIds: fresh.detected.taskIds,
+          alternatives: fresh.alternatives,
+        };
+        const candidate = fresh.alternatives.find((a) => a.id === alternativeId);
+        if (candidate) fit = await checkAlternative(tx, ref, candidate);
+        if (!candidate || fit === 'STALE') {
           throw new DomainErrorWithConflicts(
-            'ALTERNATIVE_STALE',
-            fresh.stillDetected
+            stored || candidate ? 'ALTERNATIVE_STALE' : 'NOT_FOUND',
+            stored || candidate
               ? 'The plan changed since this alternative was offered and it no longer fits: choose one of the fresh alternatives'
-              : 'The conflict no longer holds: nothing to resolve',
+              : 'No such alternative for this conflict',
             ['alternativeId'],
             [freshView],
           );
         }
-        throw new DomainErrorWithConflicts('NOT_FOUND', 'No such alternative for this conflict', ['alternativeId'], [freshView]);
+        alt = candidate;
       }
       await this.applyAlternative(tx, alt);
-      await tx.setConflictStatus(conflict.id, 'RESOLVED', alt.id);
-      await tx.query('UPDATE conflicts SET active = false WHERE user_id = $1 AND id = $2', [tx.userId, conflict.id]);
-      tx.events.push({ topic: 'conflict', type: 'RESOLVED', payload: { conflict: { ...conflict, status: 'RESOLVED', chosenAlternativeId: alt.id } } });
+      if (fit === 'PARTIAL') {
+        // Only lowers the day's total: the conflict still holds and stays OPEN (refreshed by detection).
+        tx.warnings.push(`Applied: ${alt.description}. The day is still over capacity, so the conflict stays OPEN.`);
+      } else {
+        await tx.setConflictStatus(conflict.id, 'RESOLVED', alt.id);
+        await tx.query('UPDATE conflicts SET active = false WHERE user_id = $1 AND id = $2', [tx.userId, conflict.id]);
+        tx.events.push({ topic: 'conflict', type: 'RESOLVED', payload: { conflict: { ...conflict, status: 'RESOLVED', chosenAlternativeId: alt.id } } });
+      }
       const task = alt.taskId ? await tx.task(alt.taskId) : null;
       return { task };
     });
@@ -441,6 +474,7 @@ export class WorldUpdater {
 
   async undo(actor: Actor, operationId: string | null, opts: MutationOptions = {}): Promise<UpdateResultView> {
     return this.run(actor, 'UNDO', { operationId }, opts, async (tx) => {
+      ensureMayUndo(actor, operationId === null ? null : ['operationId']);
       const window = await tx.query<OperationRow>(
         `SELECT * FROM operations WHERE user_id = $1 AND kind NOT IN ('UNDO','REDO') ORDER BY seq DESC LIMIT $2`,
         [tx.userId, this.opts.undoDepth],
@@ -463,8 +497,10 @@ export class WorldUpdater {
           throw new DomainError('UNDO_BLOCKED', `Operation #${target.seq} is older than the undo depth (${this.opts.undoDepth})`, ['operationId']);
         }
       }
-      await this.ensureClean(tx, target, target.forward as Snapshot[]);
-      await this.applySnapshots(tx, target.inverse as Snapshot[]);
+      const delta = contentDelta(target);
+      await this.ensureClean(tx, target, delta.forward);
+      await this.ensureReferences(tx, target, delta.inverse);
+      await this.applySnapshots(tx, delta.inverse);
       const undoSeq = Number(tx.user.op_seq) + 1;
       await tx.query(
         `UPDATE operations SET state = 'UNDONE', state_changed_at = $3, undone_by_seq = $4, redoable = true
@@ -479,14 +515,17 @@ export class WorldUpdater {
 
   async redo(actor: Actor, opts: MutationOptions = {}): Promise<UpdateResultView> {
     return this.run(actor, 'REDO', {}, opts, async (tx) => {
+      ensureMayUndo(actor, null);
       const rows = await tx.query<OperationRow>(
         `SELECT * FROM operations WHERE user_id = $1 AND state = 'UNDONE' AND redoable ORDER BY undone_by_seq DESC LIMIT 1`,
         [tx.userId],
       );
       const target = rows[0];
       if (!target) throw new DomainError('NOTHING_TO_REDO', 'There is no undone operation to redo', null);
-      await this.ensureClean(tx, target, target.inverse as Snapshot[]);
-      await this.applySnapshots(tx, target.forward as Snapshot[]);
+      const delta = contentDelta(target);
+      await this.ensureClean(tx, target, delta.inverse);
+      await this.ensureReferences(tx, target, delta.forward);
+      await this.applySnapshots(tx, delta.forward);
       await tx.query(
         `UPDATE operations SET state = 'APPLIED', state_changed_at = $3, redoable = false WHERE user_id = $1 AND id = $2`,
         [tx.userId, target.id, tx.now],
@@ -545,12 +584,7 @@ export class WorldUpdater {
       const current = await tx.snapshot(s.entity, s.id);
       const expectedRow = s.entity === 'Conflict' && s.row ? { status: s.row.status, chosenAlternativeId: s.row.chosenAlternativeId } : s.row;
       if (sameContent(current, expectedRow as Row | null)) continue;
-      const blockers = await tx.query<OperationRow>(
-        `SELECT * FROM operations WHERE user_id = $1 AND seq > $2 AND entities @> ARRAY[$3]::text[] AND state = 'APPLIED'
-         ORDER BY seq DESC LIMIT 1`,
-        [tx.userId, op.seq, entityKey(s.entity, s.id)],
-      );
-      const b = blockers[0];
+      const b = await this.blockerOf(tx, op, s.entity, s.id);
       throw new DomainError(
         'UNDO_BLOCKED',
         b
@@ -558,6 +592,62 @@ export class WorldUpdater {
           : `${s.entity} ${s.id} was changed since: the operation can no longer be cleanly reversed`,
         ['operationId'],
       );
+    }
+  }
+
+  /**
+   * The applied operation, later than `op`, that last changed an entity: ordinary operations first
+   * (an UNDO/REDO cannot itself be undone, so naming one would not help the user).
+   */
+  private async blockerOf(tx: WorldTx, op: OperationRow, entity: EntityName, id: string): Promise<OperationRow | undefined> {
+    const rows = await tx.query<OperationRow>(
+      `SELECT * FROM operations WHERE user_id = $1 AND seq > $2 AND entities @> ARRAY[$3]::text[] AND state = 'APPLIED'
+       ORDER BY (kind IN ('UNDO','REDO')), seq DESC LIMIT 1`,
+      [tx.userId, op.seq, entityKey(entity, id)],
+    );
+    return rows[0];
+  }
+
+  /**
+   * Applying `snaps` must neither leave a dangling reference nor silently rewrite an entity outside
+   * them: every dependency and goal a restored task names must exist (or come back in the same
+   * pass), and no task outside the pass may still depend on a task (or belong to a goal) that the
+   * pass removes. Otherwise UNDO_BLOCKED, naming the later operation in the way.
+   */
+  private async ensureReferences(tx: WorldTx, op: OperationRow, snaps: Snapshot[]): Promise<void> {
+    const inPass = new Map(snaps.map((s) => [entityKey(s.entity, s.id), s.row]));
+    const blocked = async (entity: EntityName, id: string, why: string): Promise<never> => {
+      const b = await this.blockerOf(tx, op, entity, id);
+      throw new DomainError(
+        'UNDO_BLOCKED',
+        b ? `${why} (operation #${b.seq}, ${b.kind}, id ${b.id}): undo that first` : `${why}: the operation can no longer be cleanly reversed`,
+        ['operationId'],
+      );
+    };
+    for (const s of snaps) {
+      if (s.entity !== 'Task' || s.row === null) continue;
+      const deps = ((s.row.dependsOn as string[] | undefined) ?? []).filter((d) => !inPass.has(entityKey('Task', d)));
+      for (const d of await tx.missingTasks(deps)) await blocked('Task', d, `Task ${d}, a dependency of task ${s.id}, no longer exists`);
+      const goalId = (s.row.goalId as string | null | undefined) ?? null;
+      if (goalId !== null && !inPass.has(entityKey('Goal', goalId)) && !(await tx.goal(goalId))) {
+        await blocked('Goal', goalId, `Goal ${goalId} of task ${s.id} no longer exists`);
+      }
+    }
+    for (const s of snaps) {
+      if (s.row !== null || (s.entity !== 'Task' && s.entity !== 'Goal')) continue;
+      const refs =
+        s.entity === 'Task'
+          ? await tx.query<{ id: string }>('SELECT task_id AS id FROM task_dependencies WHERE user_id = $1 AND depends_on_id = $2', [tx.userId, s.id])
+          : await tx.query<{ id: string }>('SELECT id FROM tasks WHERE user_id = $1 AND goal_id = $2', [tx.userId, s.id]);
+      for (const r of refs) {
+        const target = inPass.get(entityKey('Task', r.id));
+        if (target === null) continue; // removed in the same pass
+        if (target !== undefined) {
+          const still = s.entity === 'Task' ? ((target.dependsOn as string[] | undefined) ?? []).includes(s.id) : target.goalId === s.id;
+          if (!still) continue; // the pass itself drops the reference
+        }
+        await blocked('Task', r.id, s.entity === 'Task' ? `Task ${r.id} depends on task ${s.id}` : `Task ${r.id} belongs to goal ${s.id}`);
+      }
     }
   }
 
@@ -592,16 +682,21 @@ export class WorldUpdater {
     }
   }
 
-  /** Recomputes a stored conflict against the current plan. */
-  private async freshAlternatives(tx: WorldTx, conflict: ConflictView): Promise<{ stillDetected: boolean; alternatives: AlternativeView[] }> {
-    const rows = await tx.query<{ key: string }>('SELECT key FROM conflicts WHERE user_id = $1 AND id = $2', [tx.userId, conflict.id]);
-    const key = rows[0]!.key;
+  /** The stored key of a conflict (not part of its view). */
+  private async conflictKey(tx: WorldTx, id: string): Promise<string> {
+    const rows = await tx.query<{ key: string }>('SELECT key FROM conflicts WHERE user_id = $1 AND id = $2', [tx.userId, id]);
+    return rows[0]!.key;
+  }
+
+  /** Recomputes a stored conflict against the current plan: the detection (null when gone) and fresh alternatives. */
+  private async freshAlternatives(tx: WorldTx, conflict: ConflictView): Promise<{ detected: DetectedConflict | null; alternatives: AlternativeView[] }> {
+    const key = await this.conflictKey(tx, conflict.id);
     const extraDays = conflict.kind === 'OVER_CAPACITY' ? [key.slice('OVER_CAPACITY:'.length)] : [];
     const near = await loadRelevantWorld(tx, conflict.taskIds, [], extraDays);
     const detected = detectConflicts([...near.values()].map(toPlanTask), new Set(conflict.taskIds), tx.settings(), { extraDays });
     const d = detected.find((x) => x.key === key);
-    if (!d) return { stillDetected: false, alternatives: [] };
-    return { stillDetected: true, alternatives: await alternativesFor(tx, d, near, tx.settings()) };
+    if (!d) return { detected: null, alternatives: [] };
+    return { detected: d, alternatives: await alternativesFor(tx, d, near, tx.settings()) };
   }
 
   /** Detected conflicts for `touched` that are not already stored OPEN / dismissed (what a change would add). */
@@ -692,7 +787,7 @@ export class WorldUpdater {
     attempt = 0,
   ): Promise<UpdateResultView> {
     const key = opts.idempotencyKey ?? null;
-    if (key !== null && (key.length < 1 || key.length > 255)) {
+    if (key !== null && (key.length < 1 || [...key].length > 255)) {
       return this.failure(actor, [{ code: 'VALIDATION', message: 'idempotencyKey must be 1–255 characters', path: ['idempotencyKey'] }]);
     }
     const hash = createHash('sha256')
@@ -715,10 +810,16 @@ export class WorldUpdater {
           if (p.request_hash !== hash) {
             throw new DomainError('VALIDATION', 'idempotencyKey was already used for a different request', ['idempotencyKey']);
           }
+          // The first result, with the undo state as it is now (it may have moved since).
+          const undo = await undoStateWith((sql, params) => qr.query(sql, params), actor.userId, this.opts.undoDepth);
           await qr.rollbackTransaction();
-          return { ...p.result, replayed: true };
+          return { ...p.result, undo, replayed: true };
         }
-        if (p) await qr.query('DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2', [actor.userId, key]);
+        // Expired keys of this user (this one included, if it was) are forgotten.
+        await qr.query('DELETE FROM idempotency_keys WHERE user_id = $1 AND created_at <= $2', [
+          actor.userId,
+          new Date(now.getTime() - IDEMPOTENCY_TTL_MS),
+        ]);
       }
       const tx = new WorldTx(qr, users[0], now, actor);
       const out = await body(tx);
@@ -823,6 +924,34 @@ export class WorldUpdater {
       replayed: false,
     };
   }
+}
+
+/**
+ * Who may undo or redo a user's operations: the user, or an agent acting for them.
+ * (TODO: agents only when the user allows it — needs the per-user agent permission of the agents issue.)
+ * Anyone else is answered as if the operations did not exist.
+ */
+function ensureMayUndo(actor: Actor, path: string[] | null): void {
+  if (actor.actor === `user:${actor.userId}` || /^agent:.+/.test(actor.actor)) return;
+  throw new DomainError('NOT_FOUND', 'No such operation', path);
+}
+
+/**
+ * An operation's forward and inverse snapshots, restricted to the entities whose content it really
+ * changed: an entity it only touched (a version bump) is neither checked nor restored, so undoing
+ * it never overwrites what a later operation did to that entity.
+ */
+function contentDelta(op: OperationRow): { forward: Snapshot[]; inverse: Snapshot[] } {
+  const inverse = new Map((op.inverse as Snapshot[]).map((s) => [entityKey(s.entity, s.id), s]));
+  const forward: Snapshot[] = [];
+  const before: Snapshot[] = [];
+  for (const f of op.forward as Snapshot[]) {
+    const i = inverse.get(entityKey(f.entity, f.id));
+    if (!i || sameContent(f.row, i.row)) continue;
+    forward.push(f);
+    before.push(i);
+  }
+  return { forward, inverse: before };
 }
 
 function asDate(v: Date | string | null): Date | null {
