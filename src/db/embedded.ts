@@ -74,6 +74,22 @@ export async function startEmbeddedPostgres(opts: {
   log?: (line: string) => void;
 }): Promise<EmbeddedHandle> {
   const pgDir = path.join(opts.dataDir, 'pg');
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  if (process.getuid?.() === 0) {
+    // As root, Postgres runs as the `postgres` user, which must be able to reach <dataDir>/pg:
+    // let others traverse (not list) the data directory (mktemp -d makes it 0700).
+    const mode = fs.statSync(opts.dataDir).mode & 0o777;
+    if ((mode & 0o001) === 0) fs.chmodSync(opts.dataDir, mode | 0o711);
+    for (let dir = path.dirname(path.resolve(opts.dataDir)); ; dir = path.dirname(dir)) {
+      if ((fs.statSync(dir).mode & 0o001) === 0) {
+        throw new Error(
+          `embedded Postgres runs as the "postgres" user, which cannot enter ${dir} (no execute permission for others): ` +
+            'set PLANNER_DATA_DIR to a directory outside it (e.g. /var/lib/planner) or set DATABASE_URL',
+        );
+      }
+      if (path.dirname(dir) === dir) break;
+    }
+  }
   const existing = runningPort(pgDir);
   const url = (port: number) =>
     `postgres://${PG_USER}:${encodeURIComponent(opts.password)}@127.0.0.1:${port}/${DB_NAME}`;

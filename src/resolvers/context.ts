@@ -1,6 +1,7 @@
 /** The per-request GraphQL context: who is asking, the world, and per-request DataLoaders. */
 import DataLoader from 'dataloader';
 import { GraphQLError } from 'graphql';
+import type { EventHub } from '../events/hub';
 import type { World } from '../world/world';
 import type { ConflictView, GoalView, TaskView } from '../world/views';
 
@@ -21,19 +22,25 @@ export interface Loaders {
   taskConflicts: DataLoader<string, ConflictView[]>;
 }
 
+/** Where subscriptions get their events (the outbox-backed hub). */
+export type EventSource = Pick<EventHub, 'open'>;
+
 export interface GraphQLContext {
   auth: AuthContext | null;
   world: World;
   loaders: Loaders | null;
+  /** Null where live events are not wired (subscriptions then fail with INTERNAL). */
+  events: EventSource | null;
 }
 
 /** Builds the context of one request (or one subscription operation). */
-export function createContext(world: World, auth: AuthContext | null): GraphQLContext {
-  if (!auth) return { auth: null, world, loaders: null };
+export function createContext(world: World, auth: AuthContext | null, events: EventSource | null = null): GraphQLContext {
+  if (!auth) return { auth: null, world, loaders: null, events };
   const userId = auth.userId;
   return {
     auth,
     world,
+    events,
     loaders: {
       task: new DataLoader((ids) => world.queries.tasksByIds(userId, ids)),
       goal: new DataLoader((ids) => world.queries.goalsByIds(userId, ids)),

@@ -8,11 +8,11 @@ interface Policy {
   idempotencyKey?: string | null;
 }
 
-/** GraphQL input objects have a null prototype; the world wants plain objects. */
+/** GraphQL input objects have a null prototype; the world wants plain objects (Dates kept). */
 function plain<T>(v: T): T {
-  return v === null || typeof v !== 'object' ? v : (JSON.parse(JSON.stringify(v, (_k, x) => (x instanceof Date ? { $d: x.toISOString() } : x)), (_k, x) =>
-    x && typeof x === 'object' && typeof x.$d === 'string' ? new Date(x.$d) : x,
-  ) as T);
+  if (Array.isArray(v)) return v.map((x) => plain(x)) as T;
+  if (v === null || typeof v !== 'object' || v instanceof Date) return v;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])) as T;
 }
 
 function actor(ctx: GraphQLContext) {

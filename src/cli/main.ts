@@ -1,0 +1,195 @@
+/**
+ * `planner` — operator CLI. Uses the same configuration as `npm start` in the same folder (data
+ * directory, database, JWT secret), so a token it mints is accepted by that server.
+ *
+ *   planner token --email <address> [--name <display name>]   token alone on the last stdout line
+ *   planner migrate up|down|status
+ *
+ * Exit codes: 0 success, 1 failure (configuration, database), 2 bad usage.
+ */
+import { ConfigError, loadConfig, type Config } from '../config/config';
+import { migrateDown, migrateUp, migrationStatus } from '../db/data-source';
+import { mintToken } from '../server/auth';
+import { openDatabase, type OpenDatabase } from '../server/database';
+import { createLogger } from '../server/logger';
+import { systemClock } from '../world/clock';
+import { DomainError } from '../world/errors';
+import { createWorld } from '../world/world';
+
+export const USAGE = `usage:
+  planner token --email <address> [--name <display name>]
+      Create the user if needed and print a JWT for it (alone on the last line of stdout).
+  planner migrate up|down|status
+      Apply pending migrations, revert the latest one, or list them with their state.
+  planner help
+      Show this text.
+
+Configuration comes from the environment, exactly as for \`npm start\` (DATABASE_URL, PLANNER_DATA_DIR,
+PLANNER_JWT_SECRET, PLANNER_JWT_ISSUER, PLANNER_TOKEN_TTL, ...).`;
+
+/** Bad command line: usage on stderr, exit 2. */
+export class UsageError extends Error {}
+
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const stdio: Io = {
+  out: (line) => void process.stdout.write(line + '\n'),
+  err: (line) => void process.stderr.write(line + '\n'),
+};
+
+/** Parses `--flag value` / `--flag=value` options; rejects unknown flags and stray arguments. */
+function parseFlags(args: string[], known: readonly string[]): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!m) throw new UsageError(`unexpected argument "${arg}"`);
+    const name = m[1]!;
+    if (!known.includes(name)) throw new UsageError(`unknown option --${name}`);
+    let value = m[2];
+    if (value === undefined) {
+      value = args[++i];
+      if (value === undefined || value.startsWith('--')) throw new UsageError(`--${name} needs a value`);
+    }
+    if (flags.has(name)) throw new UsageError(`--${name} given twice`);
+    flags.set(name, value);
+  }
+  return flags;
+}
+
+async function withDatabase<T>(config: Config, fn: (db: OpenDatabase) => Promise<T>): Promise<T> {
+  const log = createLogger(config.logLevel === 'debug' ? 'debug' : 'warn');
+  const db = await openDatabase(config, log, 'planner-cli');
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+/** A parsed command line. */
+export type Command =
+  | { kind: 'help' }
+  | { kind: 'token'; email: string; name: string | undefined }
+  | { kind: 'migrate'; action: 'up' | 'down' | 'status' };
+
+/** Parses the arguments (after the program name). Throws UsageError. */
+export function parseCommand(argv: string[]): Command {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'help':
+    case '--help':
+    case '-h':
+      if (rest.length > 0) throw new UsageError('help takes no arguments');
+      return { kind: 'help' };
+    case 'token': {
+      const flags = parseFlags(rest, ['email', 'name']);
+      const email = flags.get('email');
+      if (email === undefined) throw new UsageError('token needs --email <address>');
+      return { kind: 'token', email, name: flags.get('name') };
+    }
+    case 'migrate': {
+      const action = rest[0];
+      if (rest.length !== 1 || (action !== 'up' && action !== 'down' && action !== 'status')) {
+        throw new UsageError('migrate needs exactly one of up, down, status');
+      }
+      return { kind: 'migrate', action };
+    }
+    case undefined:
+      throw new UsageError('no command given');
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+async function token(config: Config, cmd: Extract<Command, { kind: 'token' }>, io: Io): Promise<void> {
+  await withDatabase(config, async (db) => {
+    await migrateUp(db.dataSource);
+    const world = createWorld(db.dataSource, systemClock, { undoDepth: config.undoDepth });
+    let user;
+    try {
+      user = await world.users.findOrCreateByEmail(cmd.email, cmd.name);
+    } catch (err) {
+      if (err instanceof DomainError) throw new UsageError(err.message);
+      throw err;
+    }
+    const now = systemClock.now();
+    const jwt = mintToken(
+      db.jwtSecret,
+      config.jwtIssuer,
+      { userId: user.id, email: user.email, role: user.role },
+      config.tokenTtlSeconds,
+      now,
+    );
+    const expires = new Date(now.getTime() + config.tokenTtlSeconds * 1000).toISOString();
+    io.err(`planner: token for ${user.email} (user ${user.id}, role ${user.role}), valid until ${expires}`);
+    io.out(jwt);
+  });
+}
+
+async function migrate(config: Config, action: 'up' | 'down' | 'status', io: Io): Promise<void> {
+  await withDatabase(config, async (db) => {
+    if (action === 'up') {
+      const applied = await migrateUp(db.dataSource);
+      if (applied.length === 0) io.out('nothing to apply: every migration is applied');
+      for (const name of applied) io.out(`applied ${name}`);
+    } else if (action === 'down') {
+      const reverted = await migrateDown(db.dataSource);
+      io.out(reverted === null ? 'nothing to revert: no migration is applied' : `reverted ${reverted}`);
+    } else {
+      for (const m of await migrationStatus(db.dataSource)) io.out(`${m.applied ? '[x]' : '[ ]'} ${m.name}`);
+    }
+  });
+}
+
+/**
+ * Runs the CLI and returns the exit code (never calls process.exit).
+ * @param argv arguments after the program name.
+ * @param env environment to configure from. Default process.env.
+ * @param io where lines go. Default stdout / stderr.
+ */
+export async function run(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+  io: Io = stdio,
+): Promise<number> {
+  try {
+    const cmd = parseCommand(argv);
+    if (cmd.kind === 'help') {
+      io.out(USAGE);
+      return 0;
+    }
+    const config = loadConfig(env);
+    if (cmd.kind === 'token') await token(config, cmd, io);
+    else await migrate(config, cmd.action, io);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`planner: ${err.message}`);
+      io.err(USAGE);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      io.err(`planner: configuration error: ${err.message}`);
+      return 1;
+    }
+    io.err(`planner: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}
+
+/** Entry point: runs with process.argv and exits with the code. Used by bin/planner.js. */
+export function main(): void {
+  run(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`planner: ${String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+if (require.main === module) main();

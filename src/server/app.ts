@@ -1,0 +1,257 @@
+/**
+ * Composition root: builds everything and serves it. One node:http server carries GraphQL over
+ * HTTP (`POST`/`GET /graphql`, Apollo Server via executeHTTPGraphQLRequest), GraphQL over
+ * WebSocket (same path, graphql-ws), and the probes `/healthz` and `/readyz`.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer } from '@apollo/server';
+import {
+  ApolloServerPluginLandingPageDisabled,
+  ApolloServerPluginSchemaReportingDisabled,
+  ApolloServerPluginUsageReportingDisabled,
+} from '@apollo/server/plugin/disabled';
+import type { Config } from '../config/config';
+import { migrateUp, migrationStatus } from '../db/data-source';
+import { EventHub } from '../events/hub';
+import { buildSchema, createContext, type GraphQLContext } from '../resolvers';
+import { systemClock, type Clock } from '../world/clock';
+import { createWorld, type World } from '../world/world';
+import { authenticate } from './auth';
+import { openDatabase, type OpenDatabase } from './database';
+import { createFormatError } from './errors';
+import { createHttpHandler, type Readiness } from './http-handler';
+import { buildLimitRules } from './limits';
+import { createLogger, type Logger } from './logger';
+import { createWebSocketServer, type GraphQLWebSocketServer } from './websocket';
+
+/** Aliases per operation (fixed; not configurable). */
+export const MAX_ALIASES = 15;
+/** Directives per operation (fixed). */
+export const MAX_DIRECTIVES = 50;
+/** Lexical tokens per document (fixed). */
+export const MAX_TOKENS = 2000;
+/** How long /readyz waits for the database before answering 503. */
+export const READINESS_TIMEOUT_MS = 2000;
+
+export interface StartAppOptions {
+  /** Time source for the world and token expiry. Default: the system clock. */
+  clock?: Clock;
+  /** Logger. Default: JSON lines on stderr at config.logLevel. */
+  log?: Logger;
+}
+
+export interface RunningApp {
+  /** `http://host:port/graphql` (the real port, also when config.port is 0). */
+  readonly url: string;
+  readonly port: number;
+  readonly world: World;
+  /** The live event hub (outbox → subscriptions); exposed for operations and tests (retention clean-up). */
+  readonly events: EventHub;
+  /** The HS256 secret tokens are verified with (config.jwtSecret or the data directory's). */
+  readonly jwtSecret: string;
+  /**
+   * Graceful shutdown: stop accepting, let in-flight HTTP requests finish (up to
+   * config.shutdownGraceMs), close WebSockets with 1001, stop the event hub and Apollo, destroy the
+   * DataSource, stop the embedded Postgres if this process started it. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Connects the database, applies migrations, builds the world and starts serving. */
+export async function startApp(config: Config, opts: StartAppOptions = {}): Promise<RunningApp> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const clock = opts.clock ?? systemClock;
+  const production = config.nodeEnv === 'production';
+
+  const db: OpenDatabase = await openDatabase(config, log);
+  let apollo: ApolloServer<GraphQLContext> | null = null;
+  let hub: EventHub | null = null;
+  try {
+    const applied = await migrateUp(db.dataSource);
+    if (applied.length > 0) log.info('migrations applied', { applied });
+    const world = createWorld(db.dataSource, clock, { undoDepth: config.undoDepth });
+    const events = new EventHub(db.dataSource, db.url, {
+      retentionDays: config.outboxRetentionDays,
+      now: () => clock.now(),
+      log: (msg, fields) => log.warn(msg, fields),
+    });
+    await events.start();
+    hub = events;
+
+    const schema = buildSchema();
+    const limits = buildLimitRules({
+      maxDepth: config.maxQueryDepth,
+      maxCost: config.maxQueryCost,
+      maxAliases: MAX_ALIASES,
+      maxDirectives: MAX_DIRECTIVES,
+      maxTokens: MAX_TOKENS,
+    });
+    const formatError = createFormatError({ nodeEnv: config.nodeEnv, log });
+    const auth = (value: unknown) =>
+      authenticate(value, db.jwtSecret, config.jwtIssuer, clock.now(), (reason) =>
+        log.debug('token refused', { reason }),
+      );
+
+    apollo = new ApolloServer<GraphQLContext>({
+      schema,
+      nodeEnv: config.nodeEnv,
+      introspection: !production,
+      csrfPrevention: true,
+      formatError,
+      validationRules: limits.validationRules,
+      parseOptions: limits.parseOptions,
+      includeStacktraceInErrorResponses: false,
+      allowBatchedHttpRequests: false,
+      persistedQueries: false,
+      stopOnTerminationSignals: false, // main.ts owns the signals
+      logger: {
+        debug: (m) => log.debug(String(m)),
+        info: (m) => log.info(String(m)),
+        warn: (m) => log.warn(String(m)),
+        error: (m) => log.error(String(m)),
+      },
+      plugins: [
+        ApolloServerPluginUsageReportingDisabled(),
+        ApolloServerPluginSchemaReportingDisabled(),
+        ...(config.nodeEnv === 'development' ? [] : [ApolloServerPluginLandingPageDisabled()]),
+      ],
+    });
+    await apollo.start();
+
+    let closing = false;
+    let inFlight = 0;
+    let onIdle: (() => void) | null = null;
+
+    const readiness = async (): Promise<Readiness> => {
+      if (closing) return { ok: false, reason: 'shutting down' };
+      try {
+        const states = await withTimeout(
+          migrationStatus(db.dataSource),
+          READINESS_TIMEOUT_MS,
+          'database check',
+        );
+        const missing = states.filter((s) => !s.applied).map((s) => s.name);
+        if (missing.length > 0) return { ok: false, reason: `migrations not applied: ${missing.join(', ')}` };
+        return { ok: true };
+      } catch (err) {
+        log.warn('readiness check failed', { err });
+        return { ok: false, reason: 'database unreachable' };
+      }
+    };
+
+    const handler = createHttpHandler({
+      apollo,
+      context: async (authorization) => createContext(world, auth(authorization), events),
+      readiness,
+      maxBodyBytes: config.maxBodyBytes,
+      isClosing: () => closing,
+      log,
+    });
+    const server = http.createServer((req, res) => {
+      inFlight++;
+      res.once('close', () => {
+        inFlight--;
+        if (inFlight === 0 && onIdle) onIdle();
+      });
+      handler(req, res);
+    });
+    server.keepAliveTimeout = 5_000;
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+
+    const ws: GraphQLWebSocketServer = createWebSocketServer({
+      schema,
+      authenticate: auth,
+      now: () => clock.now(),
+      context: (a) => createContext(world, a, events),
+      limits,
+      noIntrospection: production,
+      maxOperationsPerConnection: config.maxSubscriptionsPerConnection,
+      maxBufferedBytes: config.wsMaxBufferedBytes,
+      formatError,
+      production,
+      log,
+    });
+    server.on('upgrade', (req, socket, head: Buffer) => {
+      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+      if (closing || path !== '/graphql') {
+        const status = closing ? '503 Service Unavailable' : '404 Not Found';
+        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        return;
+      }
+      ws.handleUpgrade(req, socket, head);
+    });
+
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => log.error('http server error', { err }));
+    const port = (server.address() as AddressInfo).port;
+    const url = `http://${urlHost(config.host)}:${port}/graphql`;
+    log.info('listening', { url });
+
+    const drainHttp = (graceMs: number): Promise<void> =>
+      new Promise((resolve) => {
+        if (inFlight === 0) return resolve();
+        const timer = setTimeout(() => {
+          log.warn('shutdown grace elapsed; dropping in-flight requests', { inFlight });
+          resolve();
+        }, graceMs);
+        onIdle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+
+    const startedApollo = apollo;
+    let closed: Promise<void> | null = null;
+    const doClose = async (): Promise<void> => {
+      closing = true;
+      log.info('shutting down');
+      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await Promise.all([ws.close(config.shutdownGraceMs), drainHttp(config.shutdownGraceMs)]);
+      server.closeAllConnections();
+      await serverClosed;
+      await events.close();
+      try {
+        await startedApollo.stop();
+      } finally {
+        await db.close();
+      }
+      log.info('stopped');
+    };
+
+    return {
+      url,
+      port,
+      world,
+      events,
+      jwtSecret: db.jwtSecret,
+      close: () => (closed ??= doClose()),
+    };
+  } catch (err) {
+    await hub?.close().catch(() => undefined);
+    await apollo?.stop().catch(() => undefined);
+    await db.close().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * GraphQL over WebSocket (graphql-ws protocol, `graphql-transport-ws` subprotocol) on the HTTP
+ * server's `/graphql` path. Authentication happens once, in `connection_init`
+ * (`connectionParams.authorization = "Bearer <jwt>"`): a missing or bad token closes the socket with
+ * 4401. Every operation is parsed and validated with the same limits as HTTP, and its errors go
+ * through the same formatError.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  GraphQLError,
+  NoSchemaIntrospectionCustomRule,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from 'graphql';
+import { CloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { AuthContext, GraphQLContext } from '../resolvers';
+import type { LimitRules } from './limits';
+import type { Logger } from './logger';
+
+/** Largest accepted WebSocket message (bytes). */
+export const WS_MAX_PAYLOAD = 65_536;
+/** Interval of protocol-level pings; a socket that does not pong within one interval is terminated. */
+export const WS_KEEPALIVE_MS = 15_000;
+/** Time a client has to send `connection_init` after connecting. */
+export const WS_CONNECTION_INIT_TIMEOUT_MS = 3_000;
+/** Close code for shutdown ("going away"). */
+export const WS_CLOSE_GOING_AWAY = 1001;
+/** Close code for a socket whose send buffer outgrew the limit ("try again later"). */
+export const WS_CLOSE_OVERLOADED = 1013;
+
+export interface WebSocketOptions {
+  schema: GraphQLSchema;
+  /** Verifies an `authorization` connection parameter; null when missing or bad. */
+  authenticate: (authorization: unknown) => AuthContext | null;
+  /** Current time (for token expiry on later operations). */
+  now: () => Date;
+  context: (auth: AuthContext) => GraphQLContext;
+  limits: LimitRules;
+  /** Reject introspection (production). */
+  noIntrospection: boolean;
+  /** Concurrent operations per connection; the next one gets RATE_LIMITED. */
+  maxOperationsPerConnection: number;
+  /** Close a socket whose unsent data exceeds this many bytes. */
+  maxBufferedBytes: number;
+  formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
+  production: boolean;
+  log: Logger;
+}
+
+export interface GraphQLWebSocketServer {
+  /** Hands an HTTP upgrade request for /graphql to the WebSocket server. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Closes every socket with 1001 and waits for them to go, terminating stragglers after `graceMs`. */
+  close(graceMs: number): Promise<void>;
+}
+
+// A type alias (not an interface) so that it satisfies graphql-ws's Record<PropertyKey, unknown>.
+type Extra = { auth?: AuthContext };
+
+/**
+ * Request errors from graphql-js (syntax, validation, bad variables) carry no code and no path:
+ * they get the code Apollo would give them on HTTP. Execution errors (with a path) are left alone.
+ */
+function withDefaultCode(error: GraphQLError, code: string): GraphQLError {
+  if (typeof error.extensions['code'] === 'string' || error.path) return error;
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    extensions: { ...error.extensions, code },
+    originalError: error.originalError ?? error,
+  });
+}
+
+/** Starts the graphql-ws server (no listening socket of its own: fed by handleUpgrade). */
+export function createWebSocketServer(opts: WebSocketOptions): GraphQLWebSocketServer {
+  const { log } = opts;
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: WS_MAX_PAYLOAD,
+    clientTracking: true,
+    perMessageDeflate: false,
+    // graphql-ws's useServer installs an equivalent handler: offer graphql-transport-ws only.
+    handleProtocols: (protocols) =>
+      protocols.has(GRAPHQL_TRANSPORT_WS_PROTOCOL) ? GRAPHQL_TRANSPORT_WS_PROTOCOL : false,
+  });
+  const rules = [
+    ...specifiedRules,
+    ...(opts.noIntrospection ? [NoSchemaIntrospectionCustomRule] : []),
+    ...opts.limits.validationRules,
+  ];
+  const format = (errors: readonly GraphQLError[]): GraphQLFormattedError[] =>
+    errors.map((e) => opts.formatError(e.toJSON(), e));
+  const unauthorized = (socket: WebSocket) => socket.close(CloseCode.Unauthorized, 'Unauthorized');
+
+  const server = useServer<Record<string, unknown> | undefined, Extra>(
+    {
+      schema: opts.schema,
+      isProd: opts.production,
+      connectionInitWaitTimeout: WS_CONNECTION_INIT_TIMEOUT_MS,
+      onConnect: (ctx) => {
+        const auth = opts.authenticate(ctx.connectionParams?.['authorization']);
+        if (auth === null) {
+          unauthorized(ctx.extra.socket);
+          return false;
+        }
+        ctx.extra.auth = auth;
+        return true;
+      },
+      onSubscribe: (ctx, _id, payload) => {
+        const auth = ctx.extra.auth;
+        if (!auth || auth.expiresAt * 1000 <= opts.now().getTime()) {
+          unauthorized(ctx.extra.socket);
+          return [new GraphQLError('Token expired.', { extensions: { code: 'UNAUTHENTICATED' } })];
+        }
+        // ctx.subscriptions already holds this operation.
+        if (Object.keys(ctx.subscriptions).length > opts.maxOperationsPerConnection) {
+          return [
+            new GraphQLError(
+              `At most ${opts.maxOperationsPerConnection} concurrent operations per connection.`,
+              {
+                extensions: { code: 'RATE_LIMITED' },
+              },
+            ),
+          ];
+        }
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query, opts.limits.parseOptions);
+        } catch (err) {
+          const e = err instanceof GraphQLError ? err : new GraphQLError(String(err));
+          return [withDefaultCode(e, 'GRAPHQL_PARSE_FAILED')];
+        }
+        const errors = validate(opts.schema, document, rules);
+        if (errors.length > 0) return errors.map((e) => withDefaultCode(e, 'GRAPHQL_VALIDATION_FAILED'));
+        return {
+          schema: opts.schema,
+          document,
+          operationName: payload.operationName,
+          variableValues: payload.variables,
+          contextValue: opts.context(auth),
+        };
+      },
+      onNext: (ctx, _id, _payload, _args, result) => {
+        const socket = ctx.extra.socket;
+        if (socket.bufferedAmount > opts.maxBufferedBytes) {
+          log.warn('websocket send buffer over limit; closing', { buffered: socket.bufferedAmount });
+          socket.close(WS_CLOSE_OVERLOADED, 'Send buffer over limit');
+        }
+        if (!result.errors) return undefined;
+        return {
+          ...result,
+          errors: format(result.errors.map((e) => withDefaultCode(e, 'BAD_USER_INPUT'))),
+        };
+      },
+      onError: (_ctx, _id, _payload, errors) => format(errors),
+    },
+    wss,
+    WS_KEEPALIVE_MS,
+  );
+
+  return {
+    handleUpgrade(req, socket, head) {
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        wss.emit('connection', ws, req);
+        // graphql-ws console.error()s socket errors; they are client protocol violations (e.g. a
+        // message over maxPayload), after which ws closes the socket itself with the right code
+        // (1009, 1002…). Log them as JSON lines instead.
+        ws.removeAllListeners('error');
+        ws.on('error', (err) => log.debug('websocket protocol error', { err: err.message }));
+      });
+    },
+    async close(graceMs) {
+      const sockets = [...wss.clients];
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+      });
+      // dispose(): every client gets close(1001), then waits for the server (and sockets) to close.
+      await Promise.race([server.dispose(), deadline]);
+      clearTimeout(timer);
+      for (const s of sockets) if (s.readyState !== s.CLOSED) s.terminate();
+    },
+  };
+}

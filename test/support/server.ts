@@ -1,0 +1,103 @@
+/**
+ * Starts the REAL app (startApp) for end-to-end tests: port 0 on 127.0.0.1, the run's test
+ * database, NODE_ENV=test and a fixed JWT secret — each overridable through `env`. Every server
+ * started is registered; hooks.ts closes any still open after the run.
+ */
+import { loadConfig, type Config } from '../../src/config/config';
+import { startApp, type RunningApp } from '../../src/server/app';
+import { mintToken } from '../../src/server/auth';
+import { systemClock, type Clock } from '../../src/world/clock';
+import type { World } from '../../src/world/world';
+import { testDatabaseUrl } from './db';
+
+/** The JWT secret test servers use unless `env.PLANNER_JWT_SECRET` says otherwise. */
+export const TEST_JWT_SECRET = 'planner-test-secret-0123456789abcdef-0123456789';
+
+export interface TestServerOptions {
+  /** Clock for the world and token expiry. Default: the system clock. */
+  clock?: Clock;
+  /**
+   * Environment overrides on top of the defaults (NODE_ENV=test, HOST=127.0.0.1, PORT=0,
+   * DATABASE_URL=testDatabaseUrl(), PLANNER_JWT_SECRET=TEST_JWT_SECRET, LOG_LEVEL=silent). A value of `undefined`
+   * removes the variable (e.g. `DATABASE_URL: undefined` for the embedded Postgres).
+   */
+  env?: Record<string, string | undefined>;
+}
+
+export interface TestServer {
+  /** `http://127.0.0.1:<port>/graphql` */
+  readonly url: string;
+  /** `ws://127.0.0.1:<port>/graphql` */
+  readonly wsUrl: string;
+  /** `http://127.0.0.1:<port>` (for /healthz, /readyz). */
+  readonly origin: string;
+  readonly port: number;
+  readonly world: World;
+  readonly config: Config;
+  readonly clock: Clock;
+  /** Creates the user if needed and mints a token for it (valid from the server's clock). */
+  token(email: string, opts?: { role?: 'USER' | 'ADMIN'; ttlSeconds?: number }): Promise<string>;
+  /** The app's graceful close. Idempotent. */
+  close(): Promise<void>;
+}
+
+const open = new Set<TestServer>();
+
+/** Builds the config a test server would use (exposed for tests of configuration itself). */
+export function testConfig(env: Record<string, string | undefined> = {}): Config {
+  const merged: Record<string, string | undefined> = {
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATABASE_URL: testDatabaseUrl(),
+    PLANNER_JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: 'silent',
+  };
+  for (const [key, value] of Object.entries(env)) {
+    if (value === undefined) delete merged[key];
+    else merged[key] = value;
+  }
+  return loadConfig(merged);
+}
+
+/** Starts the app; see TestServerOptions for defaults. */
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
+  const config = testConfig(opts.env);
+  const clock = opts.clock ?? systemClock;
+  const app: RunningApp = await startApp(config, { clock });
+  const origin = `http://127.0.0.1:${app.port}`;
+  const server: TestServer = {
+    url: app.url,
+    wsUrl: app.url.replace(/^http/, 'ws'),
+    origin,
+    port: app.port,
+    world: app.world,
+    config,
+    clock,
+    async token(email, tokenOpts = {}) {
+      const user = await app.world.users.findOrCreateByEmail(email);
+      const role = tokenOpts.role ?? user.role;
+      if (role !== user.role) await app.world.users.setRole(user.id, role);
+      return mintToken(
+        app.jwtSecret,
+        config.jwtIssuer,
+        { userId: user.id, email: user.email, role },
+        tokenOpts.ttlSeconds ?? config.tokenTtlSeconds,
+        clock.now(),
+      );
+    },
+    async close() {
+      open.delete(server);
+      await app.close();
+    },
+  };
+  open.add(server);
+  return server;
+}
+
+/** Closes every test server still open (hooks.ts afterAll). */
+export async function closeAllTestServers(): Promise<void> {
+  const servers = [...open];
+  open.clear();
+  await Promise.allSettled(servers.map((s) => s.close()));
+}
