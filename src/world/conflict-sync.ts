@@ -4,11 +4,15 @@
  * opens new ones with ranked alternatives, and resolves stored ones whose cause is gone.
  */
 import { randomUUID } from 'node:crypto';
-import { alternativesSearchWindow, proposeAlternatives, type AlternativeOptions } from '../domain/alternatives';
+import {
+  alternativesSearchWindow,
+  proposeAlternatives,
+  type AlternativeOptions,
+} from '../domain/alternatives';
 import { detectConflicts, isScheduled } from '../domain/conflicts';
 import { localDayBounds, localDaysTouched, overlapMs } from '../domain/time';
 import type { AlternativeProposal, DetectedConflict, PlanTask, UserSettings } from '../domain/types';
-import { mapConflict, mapTask, TASK_COLUMNS, type ConflictRow, type TaskRow } from './rows';
+import { mapConflict, type ConflictRow } from './rows';
 import type { WorldTx } from './tx';
 import type { AlternativeView, ConflictView, EntityChangeView, TaskView } from './views';
 
@@ -19,18 +23,81 @@ export const ALTERNATIVE_HORIZON_DAYS = 14;
 const ALTERNATIVE_OPTIONS: AlternativeOptions = { max: 5, horizonDays: ALTERNATIVE_HORIZON_DAYS };
 
 /**
+ * The columns detection and planning need (a PlanTask), and nothing else: these loads can return a month of
+ * a busy plan, and parsing full rows (notes, tags, five timestamps, a per-row dependency array sub-query)
+ * dominated their cost. Instants come as epoch milliseconds (float8 is parsed to a number by pg); the
+ * dependencies come from a plain join (one row per dependency, none for most tasks), grouped in
+ * {@link mapPlanRows}.
+ */
+const PLAN_SELECT = `SELECT t.id, t.title, t.status, t.priority, t.estimate_minutes,
+    (extract(epoch FROM t.due_at) * 1000)::float8 AS due_ms,
+    (extract(epoch FROM t.scheduled_start) * 1000)::float8 AS start_ms,
+    (extract(epoch FROM t.scheduled_end) * 1000)::float8 AS end_ms,
+    d.depends_on_id
+  FROM tasks t LEFT JOIN task_dependencies d ON d.user_id = t.user_id AND d.task_id = t.id`;
+
+/**
  * The overlap lookups. Both match the GiST index tasks_user_schedule_gist on
  * (user_id, tstzrange(scheduled_start, scheduled_end, '[)')) WHERE scheduled_start IS NOT NULL: the
  * expression and the predicate are repeated verbatim so the planner can use it (a bitmap index scan for
  * the `&& ANY(array)` form). test/integration/overlap-index.test.ts EXPLAINs these very strings.
  */
-export const WINDOW_SQL = `SELECT ${TASK_COLUMNS} FROM tasks t
+export const WINDOW_SQL = `${PLAN_SELECT}
   WHERE t.user_id = $1 AND t.scheduled_start IS NOT NULL
     AND tstzrange(t.scheduled_start, t.scheduled_end, '[)') && tstzrange($2, $3, '[)')`;
 /** Scheduled tasks meeting any of the ranges in $2 (a tstzrange[]). */
-export const RANGES_SQL = `SELECT ${TASK_COLUMNS} FROM tasks t
+export const RANGES_SQL = `${PLAN_SELECT}
   WHERE t.user_id = $1 AND t.scheduled_start IS NOT NULL
     AND tstzrange(t.scheduled_start, t.scheduled_end, '[)') && ANY($2::tstzrange[])`;
+
+interface PlanRow {
+  id: string;
+  title: string;
+  status: PlanTask['status'];
+  priority: PlanTask['priority'];
+  estimate_minutes: number | null;
+  due_ms: number | null;
+  start_ms: number | null;
+  end_ms: number | null;
+  depends_on_id: string | null;
+}
+
+/** Groups PLAN_SELECT rows (one per task and dependency) into PlanTasks, dependencies sorted. */
+function mapPlanRows(rows: PlanRow[]): PlanTask[] {
+  const at = (v: number | null): Date | null => (v === null ? null : new Date(Math.round(Number(v))));
+  const byId = new Map<string, PlanTask>();
+  for (const r of rows) {
+    let t = byId.get(r.id);
+    if (!t) {
+      t = {
+        id: r.id,
+        title: r.title,
+        status: r.status,
+        priority: r.priority,
+        estimateMinutes: r.estimate_minutes,
+        dueAt: at(r.due_ms),
+        start: at(r.start_ms),
+        end: at(r.end_ms),
+        dependsOn: [],
+      };
+      byId.set(r.id, t);
+    }
+    if (r.depends_on_id !== null) t.dependsOn.push(r.depends_on_id);
+  }
+  const out = [...byId.values()];
+  for (const t of out) if (t.dependsOn.length > 1) t.dependsOn.sort();
+  return out;
+}
+
+/** Tasks of the user by id, as PlanTasks. */
+async function planTasks(tx: WorldTx, ids: string[]): Promise<PlanTask[]> {
+  if (ids.length === 0) return [];
+  const rows = await tx.query<PlanRow>(`${PLAN_SELECT} WHERE t.user_id = $1 AND t.id = ANY($2::uuid[])`, [
+    tx.userId,
+    ids,
+  ]);
+  return mapPlanRows(rows);
+}
 
 export interface SyncOutcome {
   /** Conflicts opened by this sync. */
@@ -83,20 +150,22 @@ export async function loadRelevantWorld(
   focus: string[],
   extraRanges: Array<{ start: Date; end: Date }>,
   extraDays: string[],
-): Promise<Map<string, TaskView>> {
+): Promise<Map<string, PlanTask>> {
   const tz = tx.user.time_zone;
-  const byId = new Map<string, TaskView>();
-  for (const t of await tx.tasks(focus)) byId.set(t.id, t);
+  const byId = new Map<string, PlanTask>();
+  for (const t of await planTasks(tx, focus)) byId.set(t.id, t);
   const ranges: Array<{ start: Date; end: Date }> = [...extraRanges];
   for (const t of byId.values()) {
-    if (t.scheduledStart && t.scheduledEnd) {
-      ranges.push({ start: new Date(t.scheduledStart), end: new Date(t.scheduledEnd) });
-    }
+    if (t.start && t.end) ranges.push({ start: t.start, end: t.end });
   }
   const bounds: string[] = [];
   for (const r of ranges) {
     // Whole local days, with a day's margin either side: capacity is per local day.
-    const days = localDaysTouched(new Date(r.start.getTime() - DAY_MS), new Date(r.end.getTime() + DAY_MS), tz);
+    const days = localDaysTouched(
+      new Date(r.start.getTime() - DAY_MS),
+      new Date(r.end.getTime() + DAY_MS),
+      tz,
+    );
     const first = dayRange(days[0]!, tz);
     const last = dayRange(days[days.length - 1]!, tz);
     bounds.push(`[${first.start.toISOString()},${last.end.toISOString()})`);
@@ -106,30 +175,29 @@ export async function loadRelevantWorld(
     bounds.push(`[${b.start.toISOString()},${b.end.toISOString()})`);
   }
   if (bounds.length > 0) {
-    const rows = await tx.query<TaskRow>(RANGES_SQL, [tx.userId, bounds]);
-    for (const r of rows) byId.set(r.id, mapTask(r));
+    const rows = await tx.query<PlanRow>(RANGES_SQL, [tx.userId, bounds]);
+    for (const t of mapPlanRows(rows)) byId.set(t.id, t);
   }
   for (const t of await loadDependencyNeighbours(tx, focus)) byId.set(t.id, t);
   return byId;
 }
 
-/** Scheduled tasks in [from, to): the free-slot search space for alternatives. */
-export async function loadWindow(tx: WorldTx, from: Date, to: Date): Promise<TaskView[]> {
-  const rows = await tx.query<TaskRow>(WINDOW_SQL, [tx.userId, from, to]);
-  return rows.map(mapTask);
+/** Scheduled tasks meeting [from, to): the free-slot search space for alternatives and planning. */
+export async function loadWindow(tx: WorldTx, from: Date, to: Date): Promise<PlanTask[]> {
+  return mapPlanRows(await tx.query<PlanRow>(WINDOW_SQL, [tx.userId, from, to]));
 }
 
 /** The tasks depending on, and the dependencies of, `ids` (one query). */
-export async function loadDependencyNeighbours(tx: WorldTx, ids: string[]): Promise<TaskView[]> {
+export async function loadDependencyNeighbours(tx: WorldTx, ids: string[]): Promise<PlanTask[]> {
   if (ids.length === 0) return [];
-  const rows = await tx.query<TaskRow>(
-    `SELECT ${TASK_COLUMNS} FROM tasks t
+  const rows = await tx.query<PlanRow>(
+    `${PLAN_SELECT}
      WHERE t.user_id = $1 AND (
        t.id IN (SELECT depends_on_id FROM task_dependencies WHERE user_id = $1 AND task_id = ANY($2::uuid[]))
        OR t.id IN (SELECT task_id FROM task_dependencies WHERE user_id = $1 AND depends_on_id = ANY($2::uuid[])))`,
     [tx.userId, ids],
   );
-  return rows.map(mapTask);
+  return mapPlanRows(rows);
 }
 
 /**
@@ -143,20 +211,21 @@ export async function loadDependencyNeighbours(tx: WorldTx, ids: string[]): Prom
 export async function alternativesFor(
   tx: WorldTx,
   conflict: DetectedConflict,
-  near: Map<string, TaskView>,
+  near: Map<string, PlanTask>,
   settings: UserSettings,
 ): Promise<AlternativeView[]> {
   const all = new Map(near);
   const ids = [...new Set(conflict.taskIds)];
   const absent = ids.filter((id) => !all.has(id));
-  for (const t of await tx.tasks(absent)) all.set(t.id, t);
+  for (const t of await planTasks(tx, absent)) all.set(t.id, t);
   for (const t of await loadDependencyNeighbours(tx, ids)) if (!all.has(t.id)) all.set(t.id, t);
-  const window = alternativesSearchWindow(conflict, [...all.values()].map(toPlanTask), settings, tx.now, ALTERNATIVE_OPTIONS);
+  const window = alternativesSearchWindow(conflict, [...all.values()], settings, tx.now, ALTERNATIVE_OPTIONS);
   if (window) {
     for (const t of await loadWindow(tx, window.from, window.to)) if (!all.has(t.id)) all.set(t.id, t);
   }
-  const plan = [...all.values()].map(toPlanTask);
-  return proposeAlternatives(conflict, plan, settings, tx.now, ALTERNATIVE_OPTIONS).map(toAlternativeView);
+  return proposeAlternatives(conflict, [...all.values()], settings, tx.now, ALTERNATIVE_OPTIONS).map(
+    toAlternativeView,
+  );
 }
 
 /** Whether a stored alternative can still be applied, judged against the plan as it is now. */
@@ -183,7 +252,7 @@ export async function checkAlternative(
   if (alt.action === 'MOVE' && (!move || move.start.getTime() < tx.now.getTime())) return 'STALE';
   const focus = [...new Set([...conflict.taskIds, alt.taskId])];
   const near = await loadRelevantWorld(tx, focus, move ? [move] : [], capacityDay ? [capacityDay] : []);
-  const before = [...near.values()].map(toPlanTask);
+  const before = [...near.values()];
   const target = before.find((t) => t.id === alt.taskId);
   // The task must still be on the calendar and open: otherwise the alternative has nothing to act on.
   if (!target || !isScheduled(target)) return 'STALE';
@@ -196,14 +265,19 @@ export async function checkAlternative(
   );
   if (detectConflicts(after, new Set([alt.taskId]), settings).length > 0) return 'STALE';
   const extraDays = capacityDay ? [capacityDay] : [];
-  const still = detectConflicts(after, new Set(conflict.taskIds), settings, { extraDays }).some((d) => d.key === conflict.key);
+  const still = detectConflicts(after, new Set(conflict.taskIds), settings, { extraDays }).some(
+    (d) => d.key === conflict.key,
+  );
   if (!still) return 'FITS';
   if (capacityDay === null) return 'STALE';
   const b = localDayBounds(capacityDay, settings.timeZone);
   const total = (list: PlanTask[]): number =>
     list
       .filter(isScheduled)
-      .reduce((sum, t) => sum + overlapMs(t.start.getTime(), t.end.getTime(), b.start.getTime(), b.end.getTime()), 0);
+      .reduce(
+        (sum, t) => sum + overlapMs(t.start.getTime(), t.end.getTime(), b.start.getTime(), b.end.getTime()),
+        0,
+      );
   return total(after) < total(before) ? 'PARTIAL' : 'STALE';
 }
 
@@ -228,7 +302,7 @@ export async function syncConflicts(tx: WorldTx, touched: string[]): Promise<Syn
   }
   const focusIds = [...focus];
   const near = await loadRelevantWorld(tx, focusIds, tx.oldRanges, extraDays);
-  const detected = detectConflicts([...near.values()].map(toPlanTask), focus, settings, { extraDays });
+  const detected = detectConflicts([...near.values()], focus, settings, { extraDays });
   const detectedKeys = new Set(detected.map((d) => d.key));
   const storedByKey = new Map(stored.map((c) => [c.key, c]));
   const unmatched = detected.map((d) => d.key).filter((k) => !storedByKey.has(k));
@@ -293,5 +367,5 @@ export async function syncConflicts(tx: WorldTx, touched: string[]): Promise<Syn
 export async function previewConflicts(tx: WorldTx, touched: string[]): Promise<DetectedConflict[]> {
   const settings = tx.settings();
   const near = await loadRelevantWorld(tx, touched, [], []);
-  return detectConflicts([...near.values()].map(toPlanTask), new Set(touched), settings);
+  return detectConflicts([...near.values()], new Set(touched), settings);
 }

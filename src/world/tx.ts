@@ -192,29 +192,7 @@ export class WorldTx {
   async updateTask(id: string, patch: TaskPatch, expectedVersion?: number | null): Promise<TaskView> {
     const before = await this.task(id);
     if (!before) throw new DomainError('NOT_FOUND', 'No such task', ['id']);
-    const sets: string[] = [];
-    const params: unknown[] = [this.userId, id];
-    for (const [field, column] of Object.entries(TASK_COLUMN_OF) as Array<[keyof typeof TASK_COLUMN_OF, string]>) {
-      if (patch[field] !== undefined) {
-        params.push(patch[field]);
-        sets.push(`${column} = $${params.length}`);
-      }
-    }
-    params.push(this.now);
-    sets.push(`updated_at = $${params.length}`, 'version = version + 1');
-    let where = 'user_id = $1 AND id = $2';
-    if (expectedVersion !== undefined && expectedVersion !== null) {
-      params.push(expectedVersion);
-      where += ` AND version = $${params.length}`;
-    }
-    const res = await this.qr.query(`UPDATE tasks SET ${sets.join(', ')} WHERE ${where} RETURNING id`, params, true);
-    if ((res.affected ?? 0) === 0) {
-      throw new DomainError(
-        'VERSION_CONFLICT',
-        `Task was changed since version ${expectedVersion}: it is now at version ${before.version}`,
-        ['expectedVersion'],
-      );
-    }
+    await this.versionedUpdate('tasks', 'Task', id, TASK_COLUMN_OF, patch, expectedVersion, before.version);
     if (patch.dependsOn !== undefined) await this.writeDependencies(id, patch.dependsOn);
     if (before.scheduledStart && before.scheduledEnd) {
       this.oldRanges.push({ start: new Date(before.scheduledStart), end: new Date(before.scheduledEnd) });
@@ -250,6 +228,46 @@ export class WorldTx {
     return before;
   }
 
+  /**
+   * `UPDATE <table> SET <patched columns>, updated_at, version = version + 1`: with an expected
+   * version the statement itself carries `AND version = $expected`, and no row updated means
+   * VERSION_CONFLICT (the caller has already checked that the row exists).
+   */
+  private async versionedUpdate(
+    table: 'tasks' | 'goals',
+    label: 'Task' | 'Goal',
+    id: string,
+    columns: Record<string, string>,
+    patch: object,
+    expectedVersion: number | null | undefined,
+    currentVersion: number,
+  ): Promise<void> {
+    const sets: string[] = [];
+    const params: unknown[] = [this.userId, id];
+    const values = patch as Record<string, unknown>;
+    for (const [field, column] of Object.entries(columns)) {
+      if (values[field] !== undefined) {
+        params.push(values[field]);
+        sets.push(`${column} = $${params.length}`);
+      }
+    }
+    params.push(this.now);
+    sets.push(`updated_at = $${params.length}`, 'version = version + 1');
+    let where = 'user_id = $1 AND id = $2';
+    if (expectedVersion !== undefined && expectedVersion !== null) {
+      params.push(expectedVersion);
+      where += ` AND version = $${params.length}`;
+    }
+    const res = await this.qr.query(`UPDATE ${table} SET ${sets.join(', ')} WHERE ${where} RETURNING id`, params, true);
+    if ((res.affected ?? 0) === 0) {
+      throw new DomainError(
+        'VERSION_CONFLICT',
+        `${label} was changed since version ${expectedVersion}: it is now at version ${currentVersion}`,
+        ['expectedVersion'],
+      );
+    }
+  }
+
   private async writeDependencies(taskId: string, deps: string[]): Promise<void> {
     await this.query('DELETE FROM task_dependencies WHERE user_id = $1 AND task_id = $2', [this.userId, taskId]);
     if (deps.length > 0) {
@@ -278,29 +296,7 @@ export class WorldTx {
   async updateGoal(id: string, patch: Partial<GoalContent>, expectedVersion?: number | null): Promise<GoalView> {
     const before = await this.goal(id);
     if (!before) throw new DomainError('NOT_FOUND', 'No such goal', ['id']);
-    const sets: string[] = [];
-    const params: unknown[] = [this.userId, id];
-    for (const [field, column] of Object.entries(GOAL_COLUMN_OF) as Array<[keyof GoalContent, string]>) {
-      if (patch[field] !== undefined) {
-        params.push(patch[field]);
-        sets.push(`${column} = $${params.length}`);
-      }
-    }
-    params.push(this.now);
-    sets.push(`updated_at = $${params.length}`, 'version = version + 1');
-    let where = 'user_id = $1 AND id = $2';
-    if (expectedVersion !== undefined && expectedVersion !== null) {
-      params.push(expectedVersion);
-      where += ` AND version = $${params.length}`;
-    }
-    const res = await this.qr.query(`UPDATE goals SET ${sets.join(', ')} WHERE ${where} RETURNING id`, params, true);
-    if ((res.affected ?? 0) === 0) {
-      throw new DomainError(
-        'VERSION_CONFLICT',
-        `Goal was changed since version ${expectedVersion}: it is now at version ${before.version}`,
-        ['expectedVersion'],
-      );
-    }
+    await this.versionedUpdate('goals', 'Goal', id, GOAL_COLUMN_OF, patch, expectedVersion, before.version);
     const after = (await this.goal(id))!;
     this.tracker.record('Goal', id, toRow(before), toRow(after));
     return after;

@@ -16,6 +16,7 @@ import type {
   DetectedConflict,
   GoalStatus,
   LocalInterval,
+  PlanTask,
   Priority,
   TaskStatus,
   Weekday,
@@ -380,15 +381,16 @@ export class WorldUpdater {
         );
         toPlace = await tx.tasks(rows.map((r) => r.id));
       }
-      const world = new Map<string, TaskView>();
+      const world = new Map<string, PlanTask>();
       // Two days either side: a local day (up to 25 h, offsets up to ±14 h) touched by a placement lies inside.
       for (const t of await loadWindow(tx, new Date(from.getTime() - 2 * 86_400_000), new Date(to.getTime() + 2 * 86_400_000))) {
         world.set(t.id, t);
       }
       // Dependencies bound a placement's start; scheduled dependents (even outside the window) bound its end.
       for (const t of await loadDependencyNeighbours(tx, toPlace.map((x) => x.id))) if (!world.has(t.id)) world.set(t.id, t);
-      for (const t of toPlace) world.set(t.id, t);
-      const plan = planAutoSchedule(toPlace.map(toPlanTask), [...world.values()].map(toPlanTask), tx.settings(), { from, to }, tx.now);
+      const placing = toPlace.map(toPlanTask);
+      for (const t of placing) world.set(t.id, t);
+      const plan = planAutoSchedule(placing, [...world.values()], tx.settings(), { from, to }, tx.now);
       const placements: PlacementView[] = [];
       for (const p of plan.placed) {
         const t = world.get(p.taskId)!;
@@ -693,16 +695,16 @@ export class WorldUpdater {
     const key = await this.conflictKey(tx, conflict.id);
     const extraDays = conflict.kind === 'OVER_CAPACITY' ? [key.slice('OVER_CAPACITY:'.length)] : [];
     const near = await loadRelevantWorld(tx, conflict.taskIds, [], extraDays);
-    const detected = detectConflicts([...near.values()].map(toPlanTask), new Set(conflict.taskIds), tx.settings(), { extraDays });
+    const detected = detectConflicts([...near.values()], new Set(conflict.taskIds), tx.settings(), { extraDays });
     const d = detected.find((x) => x.key === key);
     if (!d) return { detected: null, alternatives: [] };
     return { detected: d, alternatives: await alternativesFor(tx, d, near, tx.settings()) };
   }
 
   /** Detected conflicts for `touched` that are not already stored OPEN / dismissed (what a change would add). */
-  private async newConflicts(tx: WorldTx, touched: string[]): Promise<{ fresh: DetectedConflict[]; near: Map<string, TaskView> }> {
+  private async newConflicts(tx: WorldTx, touched: string[]): Promise<{ fresh: DetectedConflict[]; near: Map<string, PlanTask> }> {
     const near = await loadRelevantWorld(tx, touched, tx.oldRanges, []);
-    const detected = detectConflicts([...near.values()].map(toPlanTask), new Set(touched), tx.settings());
+    const detected = detectConflicts([...near.values()], new Set(touched), tx.settings());
     if (detected.length === 0) return { fresh: [], near };
     const known = await tx.query<{ key: string }>(
       `SELECT key FROM conflicts WHERE user_id = $1 AND key = ANY($2::text[]) AND (status = 'OPEN' OR (status = 'DISMISSED' AND active))`,

@@ -1,0 +1,36 @@
+/**
+ * `npm run bench [name…]`: runs every registered benchmark (or only those named) and prints one JSON
+ * object: the machine (cores, node) and each benchmark's results merged in. Benchmarks are not tests:
+ * nothing here asserts timings. Register a new one by adding it to BENCHES.
+ */
+import os from 'node:os';
+import { run as schedule } from './schedule.bench';
+
+/** A benchmark: returns JSON-serialisable results to merge into the printed object. */
+export type Bench = () => Promise<Record<string, unknown>>;
+
+const BENCHES: Record<string, Bench> = {
+  schedule,
+};
+
+async function main(): Promise<void> {
+  const names = process.argv.slice(2);
+  const unknown = names.filter((n) => !(n in BENCHES));
+  if (unknown.length > 0) {
+    console.error(`unknown bench: ${unknown.join(', ')} (known: ${Object.keys(BENCHES).join(', ')})`);
+    process.exit(2);
+  }
+  const out: Record<string, unknown> = { cores: os.cpus().length, node: process.version };
+  for (const name of names.length > 0 ? names : Object.keys(BENCHES)) {
+    Object.assign(out, await BENCHES[name]!());
+  }
+  console.log(JSON.stringify(out, null, 2));
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

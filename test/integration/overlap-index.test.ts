@@ -1,0 +1,119 @@
+/**
+ * The overlap lookups use the range index: with a realistic table (one user holding 20,000 scheduled tasks
+ * over a year, other users beside) and fresh statistics (ANALYZE), the planner picks the GiST index
+ * tasks_user_schedule_gist for the exact SQL the world runs (WINDOW_SQL and RANGES_SQL), with sequential
+ * scans left enabled. Parameters are bound as the app binds them (unnamed statements: planned with values).
+ */
+import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+import { RANGES_SQL, WINDOW_SQL } from '../../src/world/conflict-sync';
+import { testDatabaseUrl } from '../support/db';
+
+interface PlanNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  'Relation Name'?: string;
+  'Actual Rows'?: number;
+  'Index Cond'?: string;
+  Plans?: PlanNode[];
+}
+
+function nodes(plan: PlanNode): PlanNode[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
+}
+
+/** The plan nodes that read the tasks table (not the dependency sub-plan). */
+function taskScans(plan: PlanNode): PlanNode[] {
+  return nodes(plan).filter(
+    (n) => n['Relation Name'] === 'tasks' || (n['Index Name'] ?? '').startsWith('tasks_'),
+  );
+}
+
+const HEAVY = 20_000;
+const YEAR_START = Date.parse('2026-12-01T00:00:00Z');
+
+describe('overlap lookups use the GiST range index (EXPLAIN)', function () {
+  this.timeout(120_000);
+  let client: Client;
+  const heavy = randomUUID();
+  const others = [randomUUID(), randomUUID(), randomUUID()];
+
+  before(async () => {
+    client = new Client({ connectionString: testDatabaseUrl() });
+    await client.connect();
+    const insertUser = `INSERT INTO users (id, email, display_name, working_hours) VALUES ($1, $2, 'explain', '{}'::jsonb)`;
+    for (const id of [heavy, ...others]) await client.query(insertUser, [id, `explain-${id}@example.com`]);
+    // The heavy user: 20,000 tasks of 30 minutes, ~55 a day over a year; the others 2,000 each.
+    const bulk = `INSERT INTO tasks (id, user_id, title, status, scheduled_start, scheduled_end, created_at, updated_at)
+      SELECT gen_random_uuid(), $1, 'task ' || g, 'SCHEDULED',
+             to_timestamp($3 / 1000.0) + (g * interval '1 minute' * 26),
+             to_timestamp($3 / 1000.0) + (g * interval '1 minute' * 26) + interval '30 minutes',
+             now(), now()
+      FROM generate_series(1, $2::int) AS g`;
+    await client.query(bulk, [heavy, HEAVY, YEAR_START]);
+    for (const id of others) await client.query(bulk, [id, 2000, YEAR_START]);
+    // Some unscheduled tasks too (outside the partial index).
+    await client.query(
+      `INSERT INTO tasks (id, user_id, title, created_at, updated_at)
+       SELECT gen_random_uuid(), $1, 'backlog ' || g, now(), now() FROM generate_series(1, 2000) AS g`,
+      [heavy],
+    );
+    await client.query('ANALYZE tasks');
+  });
+
+  after(async () => {
+    await client.query('DELETE FROM users WHERE id = ANY($1::uuid[])', [[heavy, ...others]]);
+    await client.end();
+  });
+
+  async function explain(sql: string, params: unknown[]): Promise<PlanNode> {
+    const res = await client.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+      `EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`,
+      params,
+    );
+    return res.rows[0]!['QUERY PLAN'][0]!.Plan;
+  }
+
+  it('stores scheduled times as timestamptz', async () => {
+    const res = await client.query<{ column_name: string; data_type: string }>(
+      `SELECT column_name, data_type FROM information_schema.columns
+       WHERE table_name = 'tasks' AND column_name IN ('scheduled_start', 'scheduled_end', 'due_at') ORDER BY column_name`,
+    );
+    expect(res.rows.map((r) => r.data_type)).to.deep.equal([
+      'timestamp with time zone',
+      'timestamp with time zone',
+      'timestamp with time zone',
+    ]);
+  });
+
+  it('the window lookup (loadWindow) is an index scan on tasks_user_schedule_gist', async () => {
+    const enabled = await client.query<{ enable_seqscan: string }>('SHOW enable_seqscan');
+    expect(enabled.rows[0]!.enable_seqscan).to.equal('on');
+    const from = new Date(YEAR_START + 100 * 86_400_000);
+    const plan = await explain(WINDOW_SQL, [heavy, from, new Date(from.getTime() + 3 * 86_400_000)]);
+    const scans = taskScans(plan);
+    expect(
+      scans.map((n) => n['Index Name']),
+      JSON.stringify(plan, null, 1),
+    ).to.include('tasks_user_schedule_gist');
+    expect(scans.map((n) => n['Node Type'])).not.to.include('Seq Scan');
+    const gist = scans.find((n) => n['Index Name'] === 'tasks_user_schedule_gist')!;
+    expect(gist['Index Cond']).to.contain('tstzrange').and.contain('&&');
+    expect(gist['Actual Rows']).to.be.within(100, 400); // ~55 a day over 3 days, not 20,000
+  });
+
+  it('the relevant-world lookup (&& ANY of several day ranges) is a bitmap scan on the same index', async () => {
+    const day = (n: number) => {
+      const s = new Date(YEAR_START + n * 86_400_000);
+      return `[${s.toISOString()},${new Date(s.getTime() + 86_400_000).toISOString()})`;
+    };
+    const plan = await explain(RANGES_SQL, [heavy, [day(10), day(11), day(200)]]);
+    const scans = taskScans(plan);
+    const gist = scans.find((n) => n['Index Name'] === 'tasks_user_schedule_gist');
+    expect(gist, JSON.stringify(plan, null, 1)).to.not.equal(undefined);
+    expect(gist!['Node Type']).to.equal('Bitmap Index Scan');
+    expect(scans.map((n) => n['Node Type'])).not.to.include('Seq Scan');
+    expect(gist!['Actual Rows']).to.be.within(100, 300);
+  });
+});
