@@ -27,24 +27,25 @@ export const mutationResolvers = {
     ctx.world.updater.updateTask(actor(ctx), a.id, plain(a.input), a),
   scheduleTask: (_: unknown, a: { id: string; start: Date; end?: Date | null } & Policy, ctx: GraphQLContext) =>
     ctx.world.updater.scheduleTask(actor(ctx), a.id, a.start, a.end ?? null, a),
-  unscheduleTask: (_: unknown, a: { id: string }, ctx: GraphQLContext) => ctx.world.updater.unscheduleTask(actor(ctx), a.id),
-  completeTask: (_: unknown, a: { id: string }, ctx: GraphQLContext) => ctx.world.updater.completeTask(actor(ctx), a.id),
-  deleteTask: (_: unknown, a: { id: string }, ctx: GraphQLContext) => ctx.world.updater.deleteTask(actor(ctx), a.id),
-  createGoal: (_: unknown, a: { input: CreateGoalInput }, ctx: GraphQLContext) =>
-    ctx.world.updater.createGoal(actor(ctx), plain(a.input)),
-  updateGoal: (_: unknown, a: { id: string; input: UpdateGoalInput; expectedVersion?: number | null }, ctx: GraphQLContext) =>
-    ctx.world.updater.updateGoal(actor(ctx), a.id, plain(a.input), { expectedVersion: a.expectedVersion }),
-  autoSchedule: (_: unknown, a: { taskIds?: string[] | null; from: Date; to: Date }, ctx: GraphQLContext) =>
-    ctx.world.updater.autoSchedule(actor(ctx), a.taskIds ?? null, a.from, a.to),
-  resolveConflict: (_: unknown, a: { conflictId: string; alternativeId: string }, ctx: GraphQLContext) =>
-    ctx.world.updater.resolveConflict(actor(ctx), a.conflictId, a.alternativeId),
-  dismissConflict: (_: unknown, a: { conflictId: string }, ctx: GraphQLContext) =>
-    ctx.world.updater.dismissConflict(actor(ctx), a.conflictId),
-  undo: (_: unknown, a: { operationId?: string | null }, ctx: GraphQLContext) =>
-    ctx.world.updater.undo(actor(ctx), a.operationId ?? null),
-  redo: (_: unknown, __: unknown, ctx: GraphQLContext) => ctx.world.updater.redo(actor(ctx)),
+  unscheduleTask: (_: unknown, a: { id: string } & Policy, ctx: GraphQLContext) =>
+    ctx.world.updater.unscheduleTask(actor(ctx), a.id, a),
+  completeTask: (_: unknown, a: { id: string } & Policy, ctx: GraphQLContext) => ctx.world.updater.completeTask(actor(ctx), a.id, a),
+  deleteTask: (_: unknown, a: { id: string } & Policy, ctx: GraphQLContext) => ctx.world.updater.deleteTask(actor(ctx), a.id, a),
+  createGoal: (_: unknown, a: { input: CreateGoalInput } & Policy, ctx: GraphQLContext) =>
+    ctx.world.updater.createGoal(actor(ctx), plain(a.input), a),
+  updateGoal: (_: unknown, a: { id: string; input: UpdateGoalInput; expectedVersion?: number | null } & Policy, ctx: GraphQLContext) =>
+    ctx.world.updater.updateGoal(actor(ctx), a.id, plain(a.input), a),
+  autoSchedule: (_: unknown, a: { taskIds?: string[] | null; from: Date; to: Date } & Policy, ctx: GraphQLContext) =>
+    ctx.world.updater.autoSchedule(actor(ctx), a.taskIds ?? null, a.from, a.to, a),
+  resolveConflict: (_: unknown, a: { conflictId: string; alternativeId: string } & Policy, ctx: GraphQLContext) =>
+    ctx.world.updater.resolveConflict(actor(ctx), a.conflictId, a.alternativeId, a),
+  dismissConflict: (_: unknown, a: { conflictId: string } & Policy, ctx: GraphQLContext) =>
+    ctx.world.updater.dismissConflict(actor(ctx), a.conflictId, a),
+  undo: (_: unknown, a: { operationId?: string | null } & Policy, ctx: GraphQLContext) =>
+    ctx.world.updater.undo(actor(ctx), a.operationId ?? null, a),
+  redo: (_: unknown, a: Policy, ctx: GraphQLContext) => ctx.world.updater.redo(actor(ctx), a),
   forgetMemories: (_: unknown, __: unknown, ctx: GraphQLContext) => ctx.world.updater.memoryDisabled(actor(ctx), 'FORGET_MEMORIES'),
   remember: (_: unknown, __: unknown, ctx: GraphQLContext) => ctx.world.updater.memoryDisabled(actor(ctx), 'REMEMBER'),
-  updateSettings: (_: unknown, a: { input: SettingsInput }, ctx: GraphQLContext) =>
-    ctx.world.updater.updateSettings(actor(ctx), plain(a.input)),
+  updateSettings: (_: unknown, a: { input: SettingsInput } & Policy, ctx: GraphQLContext) =>
+    ctx.world.updater.updateSettings(actor(ctx), plain(a.input), a),
 };
