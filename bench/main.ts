@@ -4,6 +4,7 @@
  * nothing here asserts timings. Register a new one by adding it to BENCHES.
  */
 import os from 'node:os';
+import { run as fanout } from './fanout.bench';
 import { run as schedule } from './schedule.bench';
 
 /** A benchmark: returns JSON-serialisable results to merge into the printed object. */
@@ -11,6 +12,7 @@ export type Bench = () => Promise<Record<string, unknown>>;
 
 const BENCHES: Record<string, Bench> = {
   schedule,
+  fanout,
 };
 
 async function main(): Promise<void> {

@@ -1,7 +1,7 @@
 /** The per-request GraphQL context: who is asking, the world, and per-request DataLoaders. */
 import DataLoader from 'dataloader';
 import { GraphQLError } from 'graphql';
-import type { EventHub } from '../events/hub';
+import type { DeliveryBudget, EventHub } from '../events/hub';
 import type { World } from '../world/world';
 import type { ConflictView, GoalView, TaskView } from '../world/views';
 
@@ -31,6 +31,8 @@ export interface GraphQLContext {
   loaders: Loaders | null;
   /** Null where live events are not wired (subscriptions then fail with INTERNAL). */
   events: EventSource | null;
+  /** The WebSocket connection's send budget, shared by its subscriptions (absent over HTTP). */
+  delivery?: DeliveryBudget;
 }
 
 /** Builds the context of one request (or one subscription operation). */

@@ -20,6 +20,9 @@ export const THROWN_CODES = [
   'QUERY_TOO_COMPLEX',
   'RATE_LIMITED',
   'INTERNAL',
+  // Live events (src/events/hub.ts): a `since` older than the outbox retention, a subscriber too slow.
+  'CURSOR_EXPIRED',
+  'SUBSCRIPTION_OVERFLOW',
 ] as const;
 
 /** Apollo's / graphql-js's client-error codes: the request was wrong, not the server. */

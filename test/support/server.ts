@@ -4,6 +4,7 @@
  * started is registered; hooks.ts closes any still open after the run.
  */
 import { loadConfig, type Config } from '../../src/config/config';
+import type { EventHub } from '../../src/events/hub';
 import { startApp, type RunningApp } from '../../src/server/app';
 import { mintToken } from '../../src/server/auth';
 import { systemClock, type Clock } from '../../src/world/clock';
@@ -33,6 +34,8 @@ export interface TestServer {
   readonly origin: string;
   readonly port: number;
   readonly world: World;
+  /** The app's live event hub (retention clean-up, subscription counts). */
+  readonly events: EventHub;
   readonly config: Config;
   readonly clock: Clock;
   /** Creates the user if needed and mints a token for it (valid from the server's clock). */
@@ -72,6 +75,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     origin,
     port: app.port,
     world: app.world,
+    events: app.events,
     config,
     clock,
     async token(email, tokenOpts = {}) {
