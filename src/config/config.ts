@@ -76,7 +76,8 @@ function int(env: Env, name: string, def: number, min: number, max: number): num
 function oneOf<T extends string>(env: Env, name: string, values: readonly T[], def: T): T {
   const raw = str(env, name);
   if (raw === undefined) return def;
-  if (!(values as readonly string[]).includes(raw)) throw new ConfigError(name, `one of ${values.join(', ')}`, raw);
+  if (!(values as readonly string[]).includes(raw))
+    throw new ConfigError(name, `one of ${values.join(', ')}`, raw);
   return raw as T;
 }
 
@@ -92,7 +93,11 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     throw new ConfigError('PLANNER_JWT_SECRET', 'at least 32 characters', `<${jwtSecret.length} characters>`);
   }
   if (nodeEnv === 'production' && jwtSecret === null && databaseUrl !== null) {
-    throw new ConfigError('PLANNER_JWT_SECRET', 'a secret in production with an external DATABASE_URL', undefined);
+    throw new ConfigError(
+      'PLANNER_JWT_SECRET',
+      'a secret in production with an external DATABASE_URL',
+      undefined,
+    );
   }
   const host = str(env, 'HOST') ?? '127.0.0.1';
   if (!/^[A-Za-z0-9.:\-[\]]+$/.test(host)) throw new ConfigError('HOST', 'a host name or IP address', host);

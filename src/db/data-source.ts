@@ -8,7 +8,10 @@ import { ENTITIES } from '../entities';
 import { MIGRATIONS } from '../migrations';
 
 /** Builds (does not connect) the DataSource for a Postgres URL. */
-export function createDataSource(url: string, opts: { poolSize?: number; applicationName?: string } = {}): DataSource {
+export function createDataSource(
+  url: string,
+  opts: { poolSize?: number; applicationName?: string } = {},
+): DataSource {
   return new DataSource({
     type: 'postgres',
     url,

@@ -28,7 +28,15 @@ export const CONFLICT_POLICIES = ['ALLOW', 'REJECT', 'AUTO_RESOLVE'] as const;
 export type ConflictPolicy = (typeof CONFLICT_POLICIES)[number];
 
 /** Weekdays in ISO order (Monday = index 0). */
-export const WEEKDAYS = ['MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY', 'SUNDAY'] as const;
+export const WEEKDAYS = [
+  'MONDAY',
+  'TUESDAY',
+  'WEDNESDAY',
+  'THURSDAY',
+  'FRIDAY',
+  'SATURDAY',
+  'SUNDAY',
+] as const;
 export type Weekday = (typeof WEEKDAYS)[number];
 
 /** A local wall-clock interval, "HH:MM" 24-hour strings, start < end, same day ("24:00" allowed as end). */

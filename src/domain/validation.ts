@@ -2,7 +2,14 @@
  * Field rules for tasks, goals and settings. Pure: returns problems, never throws.
  * A problem names the field (path) and says what was expected.
  */
-import { PRIORITIES, TASK_STATUSES, GOAL_STATUSES, type Priority, type TaskStatus, type GoalStatus } from './types';
+import {
+  PRIORITIES,
+  TASK_STATUSES,
+  GOAL_STATUSES,
+  type Priority,
+  type TaskStatus,
+  type GoalStatus,
+} from './types';
 
 export interface Problem {
   path: string[];
@@ -36,17 +43,27 @@ export interface TaskFieldsInput {
 }
 
 /** Trims the title; checks each given field. `creating` requires a title. */
-export function validateTaskFields(input: TaskFieldsInput, creating: boolean, base: string[] = ['input']): Problem[] {
+export function validateTaskFields(
+  input: TaskFieldsInput,
+  creating: boolean,
+  base: string[] = ['input'],
+): Problem[] {
   const p: Problem[] = [];
   const at = (f: string) => [...base, f];
   if (input.title !== undefined || creating) {
     const t = typeof input.title === 'string' ? input.title.trim() : '';
     if (t.length < 1 || t.length > LIMITS.titleMax) {
-      p.push({ path: at('title'), message: `title must be 1–${LIMITS.titleMax} characters after trimming, got ${t.length}` });
+      p.push({
+        path: at('title'),
+        message: `title must be 1–${LIMITS.titleMax} characters after trimming, got ${t.length}`,
+      });
     }
   }
   if (input.notes != null && input.notes.length > LIMITS.notesMax) {
-    p.push({ path: at('notes'), message: `notes must be at most ${LIMITS.notesMax} characters, got ${input.notes.length}` });
+    p.push({
+      path: at('notes'),
+      message: `notes must be at most ${LIMITS.notesMax} characters, got ${input.notes.length}`,
+    });
   }
   if (input.priority != null && !PRIORITIES.includes(input.priority)) {
     p.push({ path: at('priority'), message: `priority must be one of ${PRIORITIES.join(', ')}` });
@@ -57,12 +74,16 @@ export function validateTaskFields(input: TaskFieldsInput, creating: boolean, ba
   if (input.estimateMinutes != null) {
     const e = input.estimateMinutes;
     if (!Number.isInteger(e) || e < LIMITS.estimateMin || e > LIMITS.estimateMax) {
-      p.push({ path: at('estimateMinutes'), message: `estimateMinutes must be an integer from 1 to 1440, got ${e}` });
+      p.push({
+        path: at('estimateMinutes'),
+        message: `estimateMinutes must be an integer from 1 to 1440, got ${e}`,
+      });
     }
   }
   for (const f of ['dueAt', 'scheduledStart', 'scheduledEnd'] as const) {
     const d = input[f];
-    if (d != null && Number.isNaN(d.getTime())) p.push({ path: at(f), message: `${f} is not a valid instant` });
+    if (d != null && Number.isNaN(d.getTime()))
+      p.push({ path: at(f), message: `${f} is not a valid instant` });
   }
   if (input.tags != null) {
     if (input.tags.length > LIMITS.tagsMax) {
@@ -71,7 +92,10 @@ export function validateTaskFields(input: TaskFieldsInput, creating: boolean, ba
     input.tags.forEach((tag, i) => {
       const t = tag.trim();
       if (t.length < 1 || t.length > LIMITS.tagMax) {
-        p.push({ path: [...at('tags'), String(i)], message: `a tag must be 1–${LIMITS.tagMax} characters, got ${t.length}` });
+        p.push({
+          path: [...at('tags'), String(i)],
+          message: `a tag must be 1–${LIMITS.tagMax} characters, got ${t.length}`,
+        });
       }
     });
   }
@@ -90,7 +114,9 @@ export function validateSchedule(
   if (start === null && end === null) return [];
   if (start === null || end === null) {
     const missing = start === null ? paths.start : paths.end;
-    return [{ path: missing, message: 'scheduledStart and scheduledEnd must be given together (both or neither)' }];
+    return [
+      { path: missing, message: 'scheduledStart and scheduledEnd must be given together (both or neither)' },
+    ];
   }
   if (end.getTime() <= start.getTime()) {
     return [{ path: paths.end, message: 'scheduledEnd must be after scheduledStart' }];
@@ -114,12 +140,19 @@ export interface GoalFieldsInput {
   targetDate?: Date | null;
 }
 
-export function validateGoalFields(input: GoalFieldsInput, creating: boolean, base: string[] = ['input']): Problem[] {
+export function validateGoalFields(
+  input: GoalFieldsInput,
+  creating: boolean,
+  base: string[] = ['input'],
+): Problem[] {
   const p: Problem[] = [];
   if (input.title !== undefined || creating) {
     const t = typeof input.title === 'string' ? input.title.trim() : '';
     if (t.length < 1 || t.length > LIMITS.titleMax) {
-      p.push({ path: [...base, 'title'], message: `title must be 1–${LIMITS.titleMax} characters after trimming, got ${t.length}` });
+      p.push({
+        path: [...base, 'title'],
+        message: `title must be 1–${LIMITS.titleMax} characters after trimming, got ${t.length}`,
+      });
     }
   }
   if (input.status != null && !GOAL_STATUSES.includes(input.status)) {

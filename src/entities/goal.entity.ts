@@ -13,7 +13,11 @@ export class GoalEntity {
   @Column('text')
   title!: string;
 
-  @Column('enum', { enumName: 'goal_status', enum: ['ACTIVE', 'PAUSED', 'ACHIEVED', 'ABANDONED'], default: 'ACTIVE' })
+  @Column('enum', {
+    enumName: 'goal_status',
+    enum: ['ACTIVE', 'PAUSED', 'ACHIEVED', 'ABANDONED'],
+    default: 'ACTIVE',
+  })
   status!: string;
 
   @Column('enum', { enumName: 'task_priority', enum: ['LOW', 'MEDIUM', 'HIGH', 'URGENT'], default: 'MEDIUM' })

@@ -10,7 +10,9 @@ export class Foundation1764140000000 implements MigrationInterface {
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(`CREATE EXTENSION IF NOT EXISTS btree_gist`);
-    await q.query(`CREATE TYPE task_status AS ENUM ('BACKLOG','TODO','SCHEDULED','IN_PROGRESS','DONE','CANCELLED')`);
+    await q.query(
+      `CREATE TYPE task_status AS ENUM ('BACKLOG','TODO','SCHEDULED','IN_PROGRESS','DONE','CANCELLED')`,
+    );
     await q.query(`CREATE TYPE task_priority AS ENUM ('LOW','MEDIUM','HIGH','URGENT')`);
     await q.query(`CREATE TYPE goal_status AS ENUM ('ACTIVE','PAUSED','ACHIEVED','ABANDONED')`);
     await q.query(
@@ -164,7 +166,9 @@ export class Foundation1764140000000 implements MigrationInterface {
         version integer NOT NULL DEFAULT 1
       )`);
     await q.query(`CREATE UNIQUE INDEX conflicts_open_key ON conflicts (user_id, key) WHERE status = 'OPEN'`);
-    await q.query(`CREATE INDEX conflicts_user_status_idx ON conflicts (user_id, status, detected_at DESC, id)`);
+    await q.query(
+      `CREATE INDEX conflicts_user_status_idx ON conflicts (user_id, status, detected_at DESC, id)`,
+    );
     await q.query(`CREATE INDEX conflicts_task_ids_idx ON conflicts USING gin (task_ids)`);
 
     await q.query(`

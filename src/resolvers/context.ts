@@ -36,7 +36,11 @@ export interface GraphQLContext {
 }
 
 /** Builds the context of one request (or one subscription operation). */
-export function createContext(world: World, auth: AuthContext | null, events: EventSource | null = null): GraphQLContext {
+export function createContext(
+  world: World,
+  auth: AuthContext | null,
+  events: EventSource | null = null,
+): GraphQLContext {
   if (!auth) return { auth: null, world, loaders: null, events };
   const userId = auth.userId;
   return {

@@ -1,6 +1,12 @@
 /** Mutation root: read the caller, call the WorldUpdater, return its UpdateResult. Nothing else. */
 import type { ConflictPolicy } from '../domain/types';
-import type { CreateGoalInput, CreateTaskInput, SettingsInput, UpdateGoalInput, UpdateTaskInput } from '../world/world-updater';
+import type {
+  CreateGoalInput,
+  CreateTaskInput,
+  SettingsInput,
+  UpdateGoalInput,
+  UpdateTaskInput,
+} from '../world/world-updater';
 import { requireAuth, type GraphQLContext } from './context';
 
 interface Policy {
@@ -23,29 +29,48 @@ function actor(ctx: GraphQLContext) {
 export const mutationResolvers = {
   createTask: (_: unknown, a: { input: CreateTaskInput } & Policy, ctx: GraphQLContext) =>
     ctx.world.updater.createTask(actor(ctx), plain(a.input), a),
-  updateTask: (_: unknown, a: { id: string; input: UpdateTaskInput; expectedVersion?: number | null } & Policy, ctx: GraphQLContext) =>
-    ctx.world.updater.updateTask(actor(ctx), a.id, plain(a.input), a),
-  scheduleTask: (_: unknown, a: { id: string; start: Date; end?: Date | null } & Policy, ctx: GraphQLContext) =>
-    ctx.world.updater.scheduleTask(actor(ctx), a.id, a.start, a.end ?? null, a),
+  updateTask: (
+    _: unknown,
+    a: { id: string; input: UpdateTaskInput; expectedVersion?: number | null } & Policy,
+    ctx: GraphQLContext,
+  ) => ctx.world.updater.updateTask(actor(ctx), a.id, plain(a.input), a),
+  scheduleTask: (
+    _: unknown,
+    a: { id: string; start: Date; end?: Date | null } & Policy,
+    ctx: GraphQLContext,
+  ) => ctx.world.updater.scheduleTask(actor(ctx), a.id, a.start, a.end ?? null, a),
   unscheduleTask: (_: unknown, a: { id: string } & Policy, ctx: GraphQLContext) =>
     ctx.world.updater.unscheduleTask(actor(ctx), a.id, a),
-  completeTask: (_: unknown, a: { id: string } & Policy, ctx: GraphQLContext) => ctx.world.updater.completeTask(actor(ctx), a.id, a),
-  deleteTask: (_: unknown, a: { id: string } & Policy, ctx: GraphQLContext) => ctx.world.updater.deleteTask(actor(ctx), a.id, a),
+  completeTask: (_: unknown, a: { id: string } & Policy, ctx: GraphQLContext) =>
+    ctx.world.updater.completeTask(actor(ctx), a.id, a),
+  deleteTask: (_: unknown, a: { id: string } & Policy, ctx: GraphQLContext) =>
+    ctx.world.updater.deleteTask(actor(ctx), a.id, a),
   createGoal: (_: unknown, a: { input: CreateGoalInput } & Policy, ctx: GraphQLContext) =>
     ctx.world.updater.createGoal(actor(ctx), plain(a.input), a),
-  updateGoal: (_: unknown, a: { id: string; input: UpdateGoalInput; expectedVersion?: number | null } & Policy, ctx: GraphQLContext) =>
-    ctx.world.updater.updateGoal(actor(ctx), a.id, plain(a.input), a),
-  autoSchedule: (_: unknown, a: { taskIds?: string[] | null; from: Date; to: Date } & Policy, ctx: GraphQLContext) =>
-    ctx.world.updater.autoSchedule(actor(ctx), a.taskIds ?? null, a.from, a.to, a),
-  resolveConflict: (_: unknown, a: { conflictId: string; alternativeId: string } & Policy, ctx: GraphQLContext) =>
-    ctx.world.updater.resolveConflict(actor(ctx), a.conflictId, a.alternativeId, a),
+  updateGoal: (
+    _: unknown,
+    a: { id: string; input: UpdateGoalInput; expectedVersion?: number | null } & Policy,
+    ctx: GraphQLContext,
+  ) => ctx.world.updater.updateGoal(actor(ctx), a.id, plain(a.input), a),
+  autoSchedule: (
+    _: unknown,
+    a: { taskIds?: string[] | null; from: Date; to: Date } & Policy,
+    ctx: GraphQLContext,
+  ) => ctx.world.updater.autoSchedule(actor(ctx), a.taskIds ?? null, a.from, a.to, a),
+  resolveConflict: (
+    _: unknown,
+    a: { conflictId: string; alternativeId: string } & Policy,
+    ctx: GraphQLContext,
+  ) => ctx.world.updater.resolveConflict(actor(ctx), a.conflictId, a.alternativeId, a),
   dismissConflict: (_: unknown, a: { conflictId: string } & Policy, ctx: GraphQLContext) =>
     ctx.world.updater.dismissConflict(actor(ctx), a.conflictId, a),
   undo: (_: unknown, a: { operationId?: string | null } & Policy, ctx: GraphQLContext) =>
     ctx.world.updater.undo(actor(ctx), a.operationId ?? null, a),
   redo: (_: unknown, a: Policy, ctx: GraphQLContext) => ctx.world.updater.redo(actor(ctx), a),
-  forgetMemories: (_: unknown, __: unknown, ctx: GraphQLContext) => ctx.world.updater.memoryDisabled(actor(ctx), 'FORGET_MEMORIES'),
-  remember: (_: unknown, __: unknown, ctx: GraphQLContext) => ctx.world.updater.memoryDisabled(actor(ctx), 'REMEMBER'),
+  forgetMemories: (_: unknown, __: unknown, ctx: GraphQLContext) =>
+    ctx.world.updater.memoryDisabled(actor(ctx), 'FORGET_MEMORIES'),
+  remember: (_: unknown, __: unknown, ctx: GraphQLContext) =>
+    ctx.world.updater.memoryDisabled(actor(ctx), 'REMEMBER'),
   updateSettings: (_: unknown, a: { input: SettingsInput } & Policy, ctx: GraphQLContext) =>
     ctx.world.updater.updateSettings(actor(ctx), plain(a.input), a),
 };

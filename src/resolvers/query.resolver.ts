@@ -20,10 +20,13 @@ export const queryResolvers = {
     const auth = requireAuth(ctx);
     return guard(() => ctx.world.queries.me(auth.userId));
   },
-  task: (_: unknown, args: { id: string }, ctx: GraphQLContext) => requireAuth(ctx).loaders.task.load(args.id),
+  task: (_: unknown, args: { id: string }, ctx: GraphQLContext) =>
+    requireAuth(ctx).loaders.task.load(args.id),
   tasks: async (_: unknown, args: PageArgs & { filter?: TaskFilter | null }, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);
-    return connection(await guard(() => ctx.world.queries.tasks(auth.userId, args.filter, args.first, args.after)));
+    return connection(
+      await guard(() => ctx.world.queries.tasks(auth.userId, args.filter, args.first, args.after)),
+    );
   },
   goals: async (_: unknown, args: PageArgs, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);
@@ -35,7 +38,9 @@ export const queryResolvers = {
   },
   conflicts: async (_: unknown, args: PageArgs & { status?: ConflictStatus | null }, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);
-    return connection(await guard(() => ctx.world.queries.conflicts(auth.userId, args.status, args.first, args.after)));
+    return connection(
+      await guard(() => ctx.world.queries.conflicts(auth.userId, args.status, args.first, args.after)),
+    );
   },
   operations: async (_: unknown, args: PageArgs, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);
@@ -60,6 +65,10 @@ export const queryResolvers = {
   rolloutReport: (_: unknown, args: { feature?: string | null }, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);
     if (auth.role !== 'ADMIN') throw forbidden('rolloutReport is for admins only');
-    return { feature: args.feature ?? null, variants: [], note: 'rollout metrics arrive with the flags issue' };
+    return {
+      feature: args.feature ?? null,
+      variants: [],
+      note: 'rollout metrics arrive with the flags issue',
+    };
   },
 };

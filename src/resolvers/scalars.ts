@@ -12,7 +12,9 @@ function parseInstant(value: unknown): Date {
   }
   const d = new Date(value);
   if (Number.isNaN(d.getTime())) {
-    throw new GraphQLError(`DateTime ${JSON.stringify(value)} is not a real instant`, { extensions: { code: 'VALIDATION' } });
+    throw new GraphQLError(`DateTime ${JSON.stringify(value)} is not a real instant`, {
+      extensions: { code: 'VALIDATION' },
+    });
   }
   return d;
 }

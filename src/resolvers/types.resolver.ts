@@ -7,20 +7,29 @@ import { connection } from './query.resolver';
 
 export const typeResolvers = {
   User: {
-    workingHours: (u: UserView) => WEEKDAYS.map((weekday) => ({ weekday, intervals: u.workingHours[weekday] ?? [] })),
+    workingHours: (u: UserView) =>
+      WEEKDAYS.map((weekday) => ({ weekday, intervals: u.workingHours[weekday] ?? [] })),
   },
   Task: {
-    goal: (t: TaskView, _: unknown, ctx: GraphQLContext) => (t.goalId ? requireAuth(ctx).loaders.goal.load(t.goalId) : null),
+    goal: (t: TaskView, _: unknown, ctx: GraphQLContext) =>
+      t.goalId ? requireAuth(ctx).loaders.goal.load(t.goalId) : null,
     dependsOn: async (t: TaskView, _: unknown, ctx: GraphQLContext) => {
       const found = await requireAuth(ctx).loaders.task.loadMany(t.dependsOn);
       return found.filter((x): x is TaskView => x !== null && !(x instanceof Error));
     },
-    conflicts: (t: TaskView, _: unknown, ctx: GraphQLContext) => requireAuth(ctx).loaders.taskConflicts.load(t.id),
+    conflicts: (t: TaskView, _: unknown, ctx: GraphQLContext) =>
+      requireAuth(ctx).loaders.taskConflicts.load(t.id),
   },
   Goal: {
-    tasks: async (g: GoalView, args: { first?: number | null; after?: string | null }, ctx: GraphQLContext) => {
+    tasks: async (
+      g: GoalView,
+      args: { first?: number | null; after?: string | null },
+      ctx: GraphQLContext,
+    ) => {
       const auth = requireAuth(ctx);
-      return connection(await guard(() => ctx.world.queries.tasks(auth.userId, { goalId: g.id }, args.first, args.after)));
+      return connection(
+        await guard(() => ctx.world.queries.tasks(auth.userId, { goalId: g.id }, args.first, args.after)),
+      );
     },
   },
   Conflict: {

@@ -359,13 +359,3 @@ export async function syncConflicts(tx: WorldTx, touched: string[]): Promise<Syn
   }
   return out;
 }
-
-/**
- * Conflicts that `touched` would have, computed without storing anything (REJECT policy and
- * stale-alternative checks).
- */
-export async function previewConflicts(tx: WorldTx, touched: string[]): Promise<DetectedConflict[]> {
-  const settings = tx.settings();
-  const near = await loadRelevantWorld(tx, touched, [], []);
-  return detectConflicts([...near.values()], new Set(touched), settings);
-}

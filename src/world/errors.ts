@@ -25,7 +25,12 @@ export interface UserErrorDetail {
 /** Thrown inside a world transaction to abort it with one or more user errors. */
 export class DomainError extends Error {
   readonly details: UserErrorDetail[];
-  constructor(code: UserErrorCode, message: string, path: string[] | null = null, more: UserErrorDetail[] = []) {
+  constructor(
+    code: UserErrorCode,
+    message: string,
+    path: string[] | null = null,
+    more: UserErrorDetail[] = [],
+  ) {
     super(message);
     this.name = 'DomainError';
     this.details = [{ code, message, path }, ...more];

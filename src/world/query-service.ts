@@ -96,7 +96,9 @@ export async function undoStateWith(query: Query, userId: string, undoDepth: num
      ) w WHERE state = 'APPLIED' ORDER BY seq DESC`,
     [userId, undoDepth],
   )) as OperationRow[];
-  const redo = (await query(`SELECT 1 FROM operations WHERE user_id = $1 AND redoable LIMIT 1`, [userId])) as unknown[];
+  const redo = (await query(`SELECT 1 FROM operations WHERE user_id = $1 AND redoable LIMIT 1`, [
+    userId,
+  ])) as unknown[];
   return {
     canUndo: window.length > 0,
     canRedo: redo.length > 0,
@@ -112,7 +114,8 @@ export class QueryService {
     private readonly opts: { undoDepth: number },
   ) {}
 
-  private q = async <T>(sql: string, params: unknown[]): Promise<T[]> => (await this.ds.query(sql, params)) as T[];
+  private q = async <T>(sql: string, params: unknown[]): Promise<T[]> =>
+    (await this.ds.query(sql, params)) as T[];
 
   async me(userId: string): Promise<UserView> {
     const rows = await this.q<UserRow>('SELECT * FROM users WHERE id = $1', [userId]);
@@ -122,10 +125,10 @@ export class QueryService {
 
   async task(userId: string, id: string): Promise<TaskView | null> {
     if (!isUuid(id)) return null;
-    const rows = await this.q<TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.user_id = $1 AND t.id = $2`, [
-      userId,
-      id,
-    ]);
+    const rows = await this.q<TaskRow>(
+      `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.user_id = $1 AND t.id = $2`,
+      [userId, id],
+    );
     return rows[0] ? mapTask(rows[0]) : null;
   }
 
@@ -135,10 +138,10 @@ export class QueryService {
     const rows =
       valid.length === 0
         ? []
-        : await this.q<TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.user_id = $1 AND t.id = ANY($2::uuid[])`, [
-            userId,
-            valid,
-          ]);
+        : await this.q<TaskRow>(
+            `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.user_id = $1 AND t.id = ANY($2::uuid[])`,
+            [userId, valid],
+          );
     const byId = new Map(rows.map((r) => [r.id, mapTask(r)]));
     return ids.map((id) => byId.get(id) ?? null);
   }
@@ -148,7 +151,10 @@ export class QueryService {
     const rows =
       valid.length === 0
         ? []
-        : await this.q<GoalRow>('SELECT * FROM goals WHERE user_id = $1 AND id = ANY($2::uuid[])', [userId, valid]);
+        : await this.q<GoalRow>('SELECT * FROM goals WHERE user_id = $1 AND id = ANY($2::uuid[])', [
+            userId,
+            valid,
+          ]);
     const byId = new Map(rows.map((r) => [r.id, mapGoal(r)]));
     return ids.map((id) => byId.get(id) ?? null);
   }
@@ -163,7 +169,12 @@ export class QueryService {
   }
 
   /** Tasks matching `filter`, oldest first (created_at, id), keyset-paginated. */
-  async tasks(userId: string, filter: TaskFilter | null | undefined, first?: number | null, after?: string | null): Promise<Page<TaskView>> {
+  async tasks(
+    userId: string,
+    filter: TaskFilter | null | undefined,
+    first?: number | null,
+    after?: string | null,
+  ): Promise<Page<TaskView>> {
     const limit = pageSize(first);
     const where: string[] = ['t.user_id = $1'];
     const params: unknown[] = [userId];
@@ -173,7 +184,8 @@ export class QueryService {
     };
     const f = filter ?? {};
     if (f.status && f.status.length > 0) add((n) => `t.status = ANY(${n}::task_status[])`, f.status);
-    if (f.priority && f.priority.length > 0) add((n) => `t.priority = ANY(${n}::task_priority[])`, f.priority);
+    if (f.priority && f.priority.length > 0)
+      add((n) => `t.priority = ANY(${n}::task_priority[])`, f.priority);
     if (f.tag) add((n) => `${n} = ANY(t.tags)`, f.tag.trim());
     if (f.goalId) {
       if (!isUuid(f.goalId)) return { items: [], hasNextPage: false, endCursor: null };
@@ -182,7 +194,8 @@ export class QueryService {
     if (f.dueBefore) add((n) => `t.due_at < ${n}`, f.dueBefore);
     if (f.dueAfter) add((n) => `t.due_at > ${n}`, f.dueAfter);
     if (f.text) {
-      if (f.text.length > 200) throw new DomainError('VALIDATION', 'text filter is at most 200 characters', ['filter', 'text']);
+      if (f.text.length > 200)
+        throw new DomainError('VALIDATION', 'text filter is at most 200 characters', ['filter', 'text']);
       const pattern = `%${f.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
       add((n) => `(t.title ILIKE ${n} OR t.notes ILIKE ${n})`, pattern);
     }
@@ -221,9 +234,12 @@ export class QueryService {
 
   /** Tasks scheduled in any part of [from, to), by start. */
   async schedule(userId: string, from: Date, to: Date): Promise<TaskView[]> {
-    if (!(to.getTime() > from.getTime())) throw new DomainError('VALIDATION', '`to` must be after `from`', ['to']);
+    if (!(to.getTime() > from.getTime()))
+      throw new DomainError('VALIDATION', '`to` must be after `from`', ['to']);
     if (to.getTime() - from.getTime() > MAX_SCHEDULE_RANGE_DAYS * 86_400_000) {
-      throw new DomainError('VALIDATION', `the range may span at most ${MAX_SCHEDULE_RANGE_DAYS} days`, ['to']);
+      throw new DomainError('VALIDATION', `the range may span at most ${MAX_SCHEDULE_RANGE_DAYS} days`, [
+        'to',
+      ]);
     }
     const rows = await this.q<TaskRow>(
       `SELECT ${TASK_COLUMNS} FROM tasks t
@@ -236,7 +252,12 @@ export class QueryService {
   }
 
   /** Conflicts, newest first, optionally by status. */
-  async conflicts(userId: string, status?: ConflictStatus | null, first?: number | null, after?: string | null): Promise<Page<ConflictView>> {
+  async conflicts(
+    userId: string,
+    status?: ConflictStatus | null,
+    first?: number | null,
+    after?: string | null,
+  ): Promise<Page<ConflictView>> {
     const limit = pageSize(first);
     const params: unknown[] = [userId];
     const where = ['user_id = $1'];
@@ -259,12 +280,19 @@ export class QueryService {
 
   async conflict(userId: string, id: string): Promise<ConflictView | null> {
     if (!isUuid(id)) return null;
-    const rows = await this.q<ConflictRow>('SELECT * FROM conflicts WHERE user_id = $1 AND id = $2', [userId, id]);
+    const rows = await this.q<ConflictRow>('SELECT * FROM conflicts WHERE user_id = $1 AND id = $2', [
+      userId,
+      id,
+    ]);
     return rows[0] ? mapConflict(rows[0]) : null;
   }
 
   /** The audit trail, newest first. */
-  async operations(userId: string, first?: number | null, after?: string | null): Promise<Page<OperationView>> {
+  async operations(
+    userId: string,
+    first?: number | null,
+    after?: string | null,
+  ): Promise<Page<OperationView>> {
     const limit = pageSize(first);
     const params: unknown[] = [userId];
     let cond = '';
@@ -283,7 +311,10 @@ export class QueryService {
 
   async operation(userId: string, id: string): Promise<OperationView | null> {
     if (!isUuid(id)) return null;
-    const rows = await this.q<OperationRow>('SELECT * FROM operations WHERE user_id = $1 AND id = $2', [userId, id]);
+    const rows = await this.q<OperationRow>('SELECT * FROM operations WHERE user_id = $1 AND id = $2', [
+      userId,
+      id,
+    ]);
     return rows[0] ? mapOperation(rows[0]) : null;
   }
 
@@ -294,13 +325,24 @@ export class QueryService {
   /** Everything held about the user (GDPR-style export). */
   async exportMyData(userId: string): Promise<Record<string, unknown>> {
     const me = await this.me(userId);
-    const tasks = (await this.q<TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.user_id = $1 ORDER BY t.created_at, t.id`, [userId])).map(mapTask);
-    const goals = (await this.q<GoalRow>('SELECT * FROM goals WHERE user_id = $1 ORDER BY created_at, id', [userId])).map(mapGoal);
+    const tasks = (
+      await this.q<TaskRow>(
+        `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.user_id = $1 ORDER BY t.created_at, t.id`,
+        [userId],
+      )
+    ).map(mapTask);
+    const goals = (
+      await this.q<GoalRow>('SELECT * FROM goals WHERE user_id = $1 ORDER BY created_at, id', [userId])
+    ).map(mapGoal);
     const operations = await this.q<OperationRow>(
       'SELECT id, seq, actor, kind, input, state, created_at, target_operation_id FROM operations WHERE user_id = $1 ORDER BY seq',
       [userId],
     );
-    const conflicts = (await this.q<ConflictRow>('SELECT * FROM conflicts WHERE user_id = $1 ORDER BY detected_at, id', [userId])).map(mapConflict);
+    const conflicts = (
+      await this.q<ConflictRow>('SELECT * FROM conflicts WHERE user_id = $1 ORDER BY detected_at, id', [
+        userId,
+      ])
+    ).map(mapConflict);
     return {
       exportedAt: this.clock.now().toISOString(),
       user: me,

@@ -40,7 +40,10 @@ export function sameContent(a: Row | null, b: Row | null): boolean {
 
 /** Records the first "before" and the last "after" of every entity an operation touches. */
 export class ChangeTracker {
-  private readonly entries = new Map<string, { entity: EntityName; id: string; before: Row | null; after: Row | null }>();
+  private readonly entries = new Map<
+    string,
+    { entity: EntityName; id: string; before: Row | null; after: Row | null }
+  >();
 
   record(entity: EntityName, id: string, before: Row | null, after: Row | null): void {
     const key = entityKey(entity, id);
@@ -74,7 +77,9 @@ export function fieldChanges(
 ): EntityChangeView[] {
   const out: EntityChangeView[] = [];
   for (const e of entries) {
-    const keys = [...new Set([...Object.keys(e.before ?? {}), ...Object.keys(e.after ?? {})])].filter((k) => k !== 'id');
+    const keys = [...new Set([...Object.keys(e.before ?? {}), ...Object.keys(e.after ?? {})])].filter(
+      (k) => k !== 'id',
+    );
     for (const k of keys) {
       const b = e.before ? (e.before[k] ?? null) : null;
       const a = e.after ? (e.after[k] ?? null) : null;

@@ -105,10 +105,10 @@ export class WorldTx {
   // ---------------------------------------------------------------- reads
 
   async task(id: string): Promise<TaskView | null> {
-    const rows = await this.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.user_id = $1 AND t.id = $2`, [
-      this.userId,
-      id,
-    ]);
+    const rows = await this.query<TaskRow>(
+      `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.user_id = $1 AND t.id = $2`,
+      [this.userId, id],
+    );
     return rows[0] ? mapTask(rows[0]) : null;
   }
 
@@ -122,7 +122,10 @@ export class WorldTx {
   }
 
   async goal(id: string): Promise<GoalView | null> {
-    const rows = await this.query<GoalRow>('SELECT * FROM goals WHERE user_id = $1 AND id = $2', [this.userId, id]);
+    const rows = await this.query<GoalRow>('SELECT * FROM goals WHERE user_id = $1 AND id = $2', [
+      this.userId,
+      id,
+    ]);
     return rows[0] ? mapGoal(rows[0]) : null;
   }
 
@@ -155,7 +158,10 @@ export class WorldTx {
   // ---------------------------------------------------------------- tasks
 
   /** Inserts a task (id given for restores, generated otherwise). */
-  async insertTask(c: TaskContent, restore?: { id: string; createdAt: Date; version: number }): Promise<TaskView> {
+  async insertTask(
+    c: TaskContent,
+    restore?: { id: string; createdAt: Date; version: number },
+  ): Promise<TaskView> {
     const id = restore?.id ?? randomUUID();
     await this.query(
       `INSERT INTO tasks (id, user_id, title, notes, status, priority, estimate_minutes, due_at, scheduled_start,
@@ -258,7 +264,11 @@ export class WorldTx {
       params.push(expectedVersion);
       where += ` AND version = $${params.length}`;
     }
-    const res = await this.qr.query(`UPDATE ${table} SET ${sets.join(', ')} WHERE ${where} RETURNING id`, params, true);
+    const res = await this.qr.query(
+      `UPDATE ${table} SET ${sets.join(', ')} WHERE ${where} RETURNING id`,
+      params,
+      true,
+    );
     if ((res.affected ?? 0) === 0) {
       throw new DomainError(
         'VERSION_CONFLICT',
@@ -269,7 +279,10 @@ export class WorldTx {
   }
 
   private async writeDependencies(taskId: string, deps: string[]): Promise<void> {
-    await this.query('DELETE FROM task_dependencies WHERE user_id = $1 AND task_id = $2', [this.userId, taskId]);
+    await this.query('DELETE FROM task_dependencies WHERE user_id = $1 AND task_id = $2', [
+      this.userId,
+      taskId,
+    ]);
     if (deps.length > 0) {
       await this.query(
         `INSERT INTO task_dependencies (user_id, task_id, depends_on_id)
@@ -281,19 +294,36 @@ export class WorldTx {
 
   // ---------------------------------------------------------------- goals
 
-  async insertGoal(c: GoalContent, restore?: { id: string; createdAt: Date; version: number }): Promise<GoalView> {
+  async insertGoal(
+    c: GoalContent,
+    restore?: { id: string; createdAt: Date; version: number },
+  ): Promise<GoalView> {
     const id = restore?.id ?? randomUUID();
     await this.query(
       `INSERT INTO goals (id, user_id, title, status, priority, target_date, version, created_at, updated_at)
        VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
-      [id, this.userId, c.title, c.status, c.priority, c.targetDate, restore?.version ?? 1, restore?.createdAt ?? this.now, this.now],
+      [
+        id,
+        this.userId,
+        c.title,
+        c.status,
+        c.priority,
+        c.targetDate,
+        restore?.version ?? 1,
+        restore?.createdAt ?? this.now,
+        this.now,
+      ],
     );
     const after = (await this.goal(id))!;
     this.tracker.record('Goal', id, null, toRow(after));
     return after;
   }
 
-  async updateGoal(id: string, patch: Partial<GoalContent>, expectedVersion?: number | null): Promise<GoalView> {
+  async updateGoal(
+    id: string,
+    patch: Partial<GoalContent>,
+    expectedVersion?: number | null,
+  ): Promise<GoalView> {
     const before = await this.goal(id);
     if (!before) throw new DomainError('NOT_FOUND', 'No such goal', ['id']);
     await this.versionedUpdate('goals', 'Goal', id, GOAL_COLUMN_OF, patch, expectedVersion, before.version);
@@ -305,10 +335,10 @@ export class WorldTx {
   async deleteGoal(id: string): Promise<void> {
     const before = await this.goal(id);
     if (!before) return;
-    const refs = await this.query<{ id: string }>('SELECT id FROM tasks WHERE user_id = $1 AND goal_id = $2 LIMIT 1', [
-      this.userId,
-      id,
-    ]);
+    const refs = await this.query<{ id: string }>(
+      'SELECT id FROM tasks WHERE user_id = $1 AND goal_id = $2 LIMIT 1',
+      [this.userId, id],
+    );
     if (refs.length > 0) {
       throw new DomainError('UNDO_BLOCKED', 'The goal still has tasks attached by a later change', ['goal']);
     }
@@ -357,7 +387,11 @@ export class WorldTx {
   // ---------------------------------------------------------------- restore (undo / redo)
 
   /** Brings an entity to the content of `target` (null = absent), recording the change. */
-  async restore(entity: 'Task' | 'Goal' | 'User' | 'Conflict', id: string, target: Row | null): Promise<void> {
+  async restore(
+    entity: 'Task' | 'Goal' | 'User' | 'Conflict',
+    id: string,
+    target: Row | null,
+  ): Promise<void> {
     switch (entity) {
       case 'Task': {
         const current = await this.task(id);
@@ -406,7 +440,12 @@ export class WorldTx {
           });
         return;
       case 'Conflict':
-        if (target) await this.setConflictStatus(id, target.status as 'OPEN' | 'DISMISSED' | 'RESOLVED', target.chosenAlternativeId as string | null);
+        if (target)
+          await this.setConflictStatus(
+            id,
+            target.status as 'OPEN' | 'DISMISSED' | 'RESOLVED',
+            target.chosenAlternativeId as string | null,
+          );
         return;
     }
   }
@@ -429,13 +468,19 @@ export class WorldTx {
           'SELECT status, chosen_alternative_id FROM conflicts WHERE user_id = $1 AND id = $2',
           [this.userId, id],
         );
-        return rows[0] ? { status: rows[0].status, chosenAlternativeId: rows[0].chosen_alternative_id } : null;
+        return rows[0]
+          ? { status: rows[0].status, chosenAlternativeId: rows[0].chosen_alternative_id }
+          : null;
       }
     }
   }
 
   /** Sets a conflict's status by a user's decision (dismiss / resolve): a tracked, undoable change. */
-  async setConflictStatus(id: string, status: 'OPEN' | 'DISMISSED' | 'RESOLVED', chosen: string | null): Promise<void> {
+  async setConflictStatus(
+    id: string,
+    status: 'OPEN' | 'DISMISSED' | 'RESOLVED',
+    chosen: string | null,
+  ): Promise<void> {
     const before = await this.snapshot('Conflict', id);
     if (!before) throw new DomainError('NOT_FOUND', 'No such conflict', ['conflictId']);
     await this.query(

@@ -151,12 +151,21 @@ export class WorldUpdater {
 
   // ================================================================= tasks
 
-  async createTask(actor: Actor, input: CreateTaskInput, opts: MutationOptions = {}): Promise<UpdateResultView> {
+  async createTask(
+    actor: Actor,
+    input: CreateTaskInput,
+    opts: MutationOptions = {},
+  ): Promise<UpdateResultView> {
     return this.run(actor, 'CREATE_TASK', { input }, opts, async (tx) => {
       const problems = validateTaskFields(input, true);
       const start = input.scheduledStart ?? null;
       const end = input.scheduledEnd ?? null;
-      problems.push(...validateSchedule(start, end, { start: ['input', 'scheduledStart'], end: ['input', 'scheduledEnd'] }));
+      problems.push(
+        ...validateSchedule(start, end, {
+          start: ['input', 'scheduledStart'],
+          end: ['input', 'scheduledEnd'],
+        }),
+      );
       if (problems.length > 0) throw problemsToError(problems);
       const deps = [...new Set(input.dependsOn ?? [])];
       await this.checkReferences(tx, null, input.goalId ?? null, deps);
@@ -183,52 +192,82 @@ export class WorldUpdater {
     input: UpdateTaskInput,
     opts: MutationOptions & { expectedVersion?: number | null } = {},
   ): Promise<UpdateResultView> {
-    return this.run(actor, 'UPDATE_TASK', { id, input, expectedVersion: opts.expectedVersion ?? null }, opts, async (tx) => {
-      const current = await this.requireTask(tx, id);
-      const problems = validateTaskFields(input, false);
-      if (input.title === null) problems.push({ path: ['input', 'title'], message: 'title cannot be null' });
-      if (input.status === null) problems.push({ path: ['input', 'status'], message: 'status cannot be null' });
-      if (input.priority === null) problems.push({ path: ['input', 'priority'], message: 'priority cannot be null' });
-      const start = input.scheduledStart !== undefined ? input.scheduledStart : asDate(current.scheduledStart);
-      const end = input.scheduledEnd !== undefined ? input.scheduledEnd : asDate(current.scheduledEnd);
-      problems.push(...validateSchedule(start, end, { start: ['input', 'scheduledStart'], end: ['input', 'scheduledEnd'] }));
-      if (problems.length > 0) throw problemsToError(problems);
-      const deps = input.dependsOn === undefined ? undefined : [...new Set(input.dependsOn ?? [])].sort();
-      await this.checkReferences(tx, id, input.goalId ?? null, deps ?? []);
-      const patch: TaskPatch = {};
-      if (input.title != null) patch.title = input.title.trim();
-      if (input.notes !== undefined) patch.notes = input.notes;
-      if (input.priority != null) patch.priority = input.priority;
-      if (input.estimateMinutes !== undefined) patch.estimateMinutes = input.estimateMinutes;
-      if (input.dueAt !== undefined) patch.dueAt = input.dueAt;
-      if (input.scheduledStart !== undefined) patch.scheduledStart = input.scheduledStart;
-      if (input.scheduledEnd !== undefined) patch.scheduledEnd = input.scheduledEnd;
-      if (input.tags !== undefined) patch.tags = normaliseTags(input.tags ?? []);
-      if (input.goalId !== undefined) patch.goalId = input.goalId;
-      if (deps !== undefined) patch.dependsOn = deps;
-      if (input.status != null) patch.status = input.status;
-      else if (start && !current.scheduledStart && (current.status === 'BACKLOG' || current.status === 'TODO')) {
-        patch.status = 'SCHEDULED';
-      } else if (!start && current.scheduledStart && current.status === 'SCHEDULED') patch.status = 'BACKLOG';
-      return { task: await tx.updateTask(id, patch, opts.expectedVersion) };
-    });
+    return this.run(
+      actor,
+      'UPDATE_TASK',
+      { id, input, expectedVersion: opts.expectedVersion ?? null },
+      opts,
+      async (tx) => {
+        const current = await this.requireTask(tx, id);
+        const problems = validateTaskFields(input, false);
+        if (input.title === null)
+          problems.push({ path: ['input', 'title'], message: 'title cannot be null' });
+        if (input.status === null)
+          problems.push({ path: ['input', 'status'], message: 'status cannot be null' });
+        if (input.priority === null)
+          problems.push({ path: ['input', 'priority'], message: 'priority cannot be null' });
+        const start =
+          input.scheduledStart !== undefined ? input.scheduledStart : asDate(current.scheduledStart);
+        const end = input.scheduledEnd !== undefined ? input.scheduledEnd : asDate(current.scheduledEnd);
+        problems.push(
+          ...validateSchedule(start, end, {
+            start: ['input', 'scheduledStart'],
+            end: ['input', 'scheduledEnd'],
+          }),
+        );
+        if (problems.length > 0) throw problemsToError(problems);
+        const deps = input.dependsOn === undefined ? undefined : [...new Set(input.dependsOn ?? [])].sort();
+        await this.checkReferences(tx, id, input.goalId ?? null, deps ?? []);
+        const patch: TaskPatch = {};
+        if (input.title != null) patch.title = input.title.trim();
+        if (input.notes !== undefined) patch.notes = input.notes;
+        if (input.priority != null) patch.priority = input.priority;
+        if (input.estimateMinutes !== undefined) patch.estimateMinutes = input.estimateMinutes;
+        if (input.dueAt !== undefined) patch.dueAt = input.dueAt;
+        if (input.scheduledStart !== undefined) patch.scheduledStart = input.scheduledStart;
+        if (input.scheduledEnd !== undefined) patch.scheduledEnd = input.scheduledEnd;
+        if (input.tags !== undefined) patch.tags = normaliseTags(input.tags ?? []);
+        if (input.goalId !== undefined) patch.goalId = input.goalId;
+        if (deps !== undefined) patch.dependsOn = deps;
+        if (input.status != null) patch.status = input.status;
+        else if (
+          start &&
+          !current.scheduledStart &&
+          (current.status === 'BACKLOG' || current.status === 'TODO')
+        ) {
+          patch.status = 'SCHEDULED';
+        } else if (!start && current.scheduledStart && current.status === 'SCHEDULED')
+          patch.status = 'BACKLOG';
+        return { task: await tx.updateTask(id, patch, opts.expectedVersion) };
+      },
+    );
   }
 
-  async scheduleTask(actor: Actor, id: string, start: Date, end: Date | null, opts: MutationOptions = {}): Promise<UpdateResultView> {
+  async scheduleTask(
+    actor: Actor,
+    id: string,
+    start: Date,
+    end: Date | null,
+    opts: MutationOptions = {},
+  ): Promise<UpdateResultView> {
     return this.run(actor, 'SCHEDULE_TASK', { id, start, end }, opts, async (tx) => {
       const current = await this.requireTask(tx, id);
       let finish = end;
       if (finish === null) {
         finish = new Date(start.getTime() + (current.estimateMinutes ?? 30) * 60_000);
-        if (current.estimateMinutes === null) tx.warnings.push('No end given and no estimate: scheduled for 30 minutes.');
+        if (current.estimateMinutes === null)
+          tx.warnings.push('No end given and no estimate: scheduled for 30 minutes.');
       }
       const problems = validateSchedule(start, finish, { start: ['start'], end: ['end'] });
-      if (Number.isNaN(start.getTime())) problems.push({ path: ['start'], message: 'start is not a valid instant' });
+      if (Number.isNaN(start.getTime()))
+        problems.push({ path: ['start'], message: 'start is not a valid instant' });
       if (problems.length > 0) throw problemsToError(problems);
       const patch: TaskPatch = { scheduledStart: start, scheduledEnd: finish };
       if (current.status === 'BACKLOG' || current.status === 'TODO') patch.status = 'SCHEDULED';
       if (current.status === 'DONE' || current.status === 'CANCELLED') {
-        tx.warnings.push(`The task is ${current.status}: it is scheduled but does not take part in conflict checks.`);
+        tx.warnings.push(
+          `The task is ${current.status}: it is scheduled but does not take part in conflict checks.`,
+        );
       }
       return { task: await tx.updateTask(id, patch) };
     });
@@ -261,7 +300,11 @@ export class WorldUpdater {
 
   // ================================================================= goals
 
-  async createGoal(actor: Actor, input: CreateGoalInput, opts: MutationOptions = {}): Promise<UpdateResultView> {
+  async createGoal(
+    actor: Actor,
+    input: CreateGoalInput,
+    opts: MutationOptions = {},
+  ): Promise<UpdateResultView> {
     return this.run(actor, 'CREATE_GOAL', { input }, opts, async (tx) => {
       const problems = validateGoalFields(input, true);
       if (problems.length > 0) throw problemsToError(problems);
@@ -281,32 +324,46 @@ export class WorldUpdater {
     input: UpdateGoalInput,
     opts: MutationOptions & { expectedVersion?: number | null } = {},
   ): Promise<UpdateResultView> {
-    return this.run(actor, 'UPDATE_GOAL', { id, input, expectedVersion: opts.expectedVersion ?? null }, opts, async (tx) => {
-      if (!isUuid(id) || !(await tx.goal(id))) throw new DomainError('NOT_FOUND', 'No such goal', ['id']);
-      const problems = validateGoalFields(input, false);
-      if (input.title === null) problems.push({ path: ['input', 'title'], message: 'title cannot be null' });
-      if (problems.length > 0) throw problemsToError(problems);
-      const goal = await tx.updateGoal(
-        id,
-        {
-          title: input.title?.trim() ?? undefined,
-          priority: input.priority ?? undefined,
-          status: input.status ?? undefined,
-          targetDate: input.targetDate,
-        },
-        opts.expectedVersion,
-      );
-      return { goal };
-    });
+    return this.run(
+      actor,
+      'UPDATE_GOAL',
+      { id, input, expectedVersion: opts.expectedVersion ?? null },
+      opts,
+      async (tx) => {
+        if (!isUuid(id) || !(await tx.goal(id))) throw new DomainError('NOT_FOUND', 'No such goal', ['id']);
+        const problems = validateGoalFields(input, false);
+        if (input.title === null)
+          problems.push({ path: ['input', 'title'], message: 'title cannot be null' });
+        if (problems.length > 0) throw problemsToError(problems);
+        const goal = await tx.updateGoal(
+          id,
+          {
+            title: input.title?.trim() ?? undefined,
+            priority: input.priority ?? undefined,
+            status: input.status ?? undefined,
+            targetDate: input.targetDate,
+          },
+          opts.expectedVersion,
+        );
+        return { goal };
+      },
+    );
   }
 
   // ================================================================= settings
 
-  async updateSettings(actor: Actor, input: SettingsInput, opts: MutationOptions = {}): Promise<UpdateResultView> {
+  async updateSettings(
+    actor: Actor,
+    input: SettingsInput,
+    opts: MutationOptions = {},
+  ): Promise<UpdateResultView> {
     return this.run(actor, 'UPDATE_SETTINGS', { input }, opts, async (tx) => {
       const problems: Problem[] = [];
       if (input.timeZone != null && !isValidTimeZone(input.timeZone)) {
-        problems.push({ path: ['input', 'timeZone'], message: `"${input.timeZone}" is not an IANA time zone` });
+        problems.push({
+          path: ['input', 'timeZone'],
+          message: `"${input.timeZone}" is not an IANA time zone`,
+        });
       }
       let workingHours: WorkingHours | undefined;
       if (input.workingHours != null) {
@@ -314,7 +371,10 @@ export class WorldUpdater {
         const seen = new Set<string>();
         input.workingHours.forEach((d, i) => {
           if (seen.has(d.weekday)) {
-            problems.push({ path: ['input', 'workingHours', String(i), 'weekday'], message: `${d.weekday} is listed twice` });
+            problems.push({
+              path: ['input', 'workingHours', String(i), 'weekday'],
+              message: `${d.weekday} is listed twice`,
+            });
           }
           seen.add(d.weekday);
           merged[d.weekday] = d.intervals.map((x) => ({ start: x.start, end: x.end }));
@@ -325,9 +385,15 @@ export class WorldUpdater {
       }
       const cap = input.dailyCapacityMinutes;
       if (cap != null && (!Number.isInteger(cap) || cap < 1 || cap > 1440)) {
-        problems.push({ path: ['input', 'dailyCapacityMinutes'], message: `dailyCapacityMinutes must be 1–1440, got ${cap}` });
+        problems.push({
+          path: ['input', 'dailyCapacityMinutes'],
+          message: `dailyCapacityMinutes must be 1–1440, got ${cap}`,
+        });
       }
-      if (input.displayName != null && (input.displayName.trim().length < 1 || input.displayName.trim().length > 200)) {
+      if (
+        input.displayName != null &&
+        (input.displayName.trim().length < 1 || input.displayName.trim().length > 200)
+      ) {
         problems.push({ path: ['input', 'displayName'], message: 'displayName must be 1–200 characters' });
       }
       if (problems.length > 0) throw problemsToError(problems);
@@ -353,23 +419,38 @@ export class WorldUpdater {
 
   // ================================================================= planning
 
-  async autoSchedule(actor: Actor, taskIds: string[] | null, from: Date, to: Date, opts: MutationOptions = {}): Promise<UpdateResultView> {
+  async autoSchedule(
+    actor: Actor,
+    taskIds: string[] | null,
+    from: Date,
+    to: Date,
+    opts: MutationOptions = {},
+  ): Promise<UpdateResultView> {
     return this.run(actor, 'AUTO_SCHEDULE', { taskIds, from, to }, opts, async (tx) => {
-      if (!(to.getTime() > from.getTime())) throw new DomainError('VALIDATION', '`to` must be after `from`', ['to']);
+      if (!(to.getTime() > from.getTime()))
+        throw new DomainError('VALIDATION', '`to` must be after `from`', ['to']);
       if (to.getTime() - from.getTime() > MAX_AUTO_SCHEDULE_DAYS * 86_400_000) {
-        throw new DomainError('VALIDATION', `the window may span at most ${MAX_AUTO_SCHEDULE_DAYS} days`, ['to']);
+        throw new DomainError('VALIDATION', `the window may span at most ${MAX_AUTO_SCHEDULE_DAYS} days`, [
+          'to',
+        ]);
       }
       let toPlace: TaskView[];
       if (taskIds !== null) {
         const ids = [...new Set(taskIds)];
         if (ids.length > MAX_AUTO_SCHEDULE_TASKS) {
-          throw new DomainError('VALIDATION', `at most ${MAX_AUTO_SCHEDULE_TASKS} tasks at once`, ['taskIds']);
+          throw new DomainError('VALIDATION', `at most ${MAX_AUTO_SCHEDULE_TASKS} tasks at once`, [
+            'taskIds',
+          ]);
         }
         const bad = ids.filter((i) => !isUuid(i));
         const missing = [...bad, ...(await tx.missingTasks(ids.filter(isUuid)))];
         if (missing.length > 0) {
           throw DomainError.many(
-            missing.map((m) => ({ code: 'NOT_FOUND', message: `No such task: ${m}`, path: ['taskIds', String(taskIds.indexOf(m))] })),
+            missing.map((m) => ({
+              code: 'NOT_FOUND',
+              message: `No such task: ${m}`,
+              path: ['taskIds', String(taskIds.indexOf(m))],
+            })),
           );
         }
         toPlace = (await tx.tasks(ids)).filter((t) => t.status !== 'DONE' && t.status !== 'CANCELLED');
@@ -383,11 +464,19 @@ export class WorldUpdater {
       }
       const world = new Map<string, PlanTask>();
       // Two days either side: a local day (up to 25 h, offsets up to ±14 h) touched by a placement lies inside.
-      for (const t of await loadWindow(tx, new Date(from.getTime() - 2 * 86_400_000), new Date(to.getTime() + 2 * 86_400_000))) {
+      for (const t of await loadWindow(
+        tx,
+        new Date(from.getTime() - 2 * 86_400_000),
+        new Date(to.getTime() + 2 * 86_400_000),
+      )) {
         world.set(t.id, t);
       }
       // Dependencies bound a placement's start; scheduled dependents (even outside the window) bound its end.
-      for (const t of await loadDependencyNeighbours(tx, toPlace.map((x) => x.id))) if (!world.has(t.id)) world.set(t.id, t);
+      for (const t of await loadDependencyNeighbours(
+        tx,
+        toPlace.map((x) => x.id),
+      ))
+        if (!world.has(t.id)) world.set(t.id, t);
       const placing = toPlace.map(toPlanTask);
       for (const t of placing) world.set(t.id, t);
       const plan = planAutoSchedule(placing, [...world.values()], tx.settings(), { from, to }, tx.now);
@@ -399,17 +488,29 @@ export class WorldUpdater {
         await tx.updateTask(p.taskId, patch);
         placements.push({ taskId: p.taskId, start: p.start, end: p.end });
       }
-      return { placements, unplaced: plan.unplaced.map((u) => ({ taskId: u.taskId, code: u.code, reason: u.reason })) };
+      return {
+        placements,
+        unplaced: plan.unplaced.map((u) => ({ taskId: u.taskId, code: u.code, reason: u.reason })),
+      };
     });
   }
 
-  async resolveConflict(actor: Actor, conflictId: string, alternativeId: string, opts: MutationOptions = {}): Promise<UpdateResultView> {
+  async resolveConflict(
+    actor: Actor,
+    conflictId: string,
+    alternativeId: string,
+    opts: MutationOptions = {},
+  ): Promise<UpdateResultView> {
     return this.run(actor, 'RESOLVE_CONFLICT', { conflictId, alternativeId }, opts, async (tx) => {
       const conflict = await this.requireConflict(tx, conflictId);
       if (conflict.status !== 'OPEN') {
         throw new DomainError('VALIDATION', `The conflict is already ${conflict.status}`, ['conflictId']);
       }
-      const ref = { kind: conflict.kind, key: await this.conflictKey(tx, conflict.id), taskIds: conflict.taskIds };
+      const ref = {
+        kind: conflict.kind,
+        key: await this.conflictKey(tx, conflict.id),
+        taskIds: conflict.taskIds,
+      };
       // The stored alternative is re-checked against the plan as it is now (not looked up in a fresh top 5:
       // an alternative that still fits must not be refused because newer ones outrank it).
       const stored = conflict.alternatives.find((a) => a.id === alternativeId);
@@ -423,7 +524,9 @@ export class WorldUpdater {
         const fresh = await this.freshAlternatives(tx, conflict);
         if (!fresh.detected) {
           // Its cause is already gone: re-evaluating the conflict's tasks marks it RESOLVED.
-          tx.warnings.push('The conflict no longer holds: it is marked RESOLVED and the alternative was not applied.');
+          tx.warnings.push(
+            'The conflict no longer holds: it is marked RESOLVED and the alternative was not applied.',
+          );
           return { task: null, alsoCheck: conflict.taskIds };
         }
         const freshView: ConflictView = {
@@ -449,32 +552,53 @@ export class WorldUpdater {
       await this.applyAlternative(tx, alt);
       if (fit === 'PARTIAL') {
         // Only lowers the day's total: the conflict still holds and stays OPEN (refreshed by detection).
-        tx.warnings.push(`Applied: ${alt.description}. The day is still over capacity, so the conflict stays OPEN.`);
+        tx.warnings.push(
+          `Applied: ${alt.description}. The day is still over capacity, so the conflict stays OPEN.`,
+        );
       } else {
         await tx.setConflictStatus(conflict.id, 'RESOLVED', alt.id);
-        await tx.query('UPDATE conflicts SET active = false WHERE user_id = $1 AND id = $2', [tx.userId, conflict.id]);
-        tx.events.push({ topic: 'conflict', type: 'RESOLVED', payload: { conflict: { ...conflict, status: 'RESOLVED', chosenAlternativeId: alt.id } } });
+        await tx.query('UPDATE conflicts SET active = false WHERE user_id = $1 AND id = $2', [
+          tx.userId,
+          conflict.id,
+        ]);
+        tx.events.push({
+          topic: 'conflict',
+          type: 'RESOLVED',
+          payload: { conflict: { ...conflict, status: 'RESOLVED', chosenAlternativeId: alt.id } },
+        });
       }
       const task = alt.taskId ? await tx.task(alt.taskId) : null;
       return { task };
     });
   }
 
-  async dismissConflict(actor: Actor, conflictId: string, opts: MutationOptions = {}): Promise<UpdateResultView> {
+  async dismissConflict(
+    actor: Actor,
+    conflictId: string,
+    opts: MutationOptions = {},
+  ): Promise<UpdateResultView> {
     return this.run(actor, 'DISMISS_CONFLICT', { conflictId }, opts, async (tx) => {
       const conflict = await this.requireConflict(tx, conflictId);
       if (conflict.status !== 'OPEN') {
         throw new DomainError('VALIDATION', `The conflict is already ${conflict.status}`, ['conflictId']);
       }
       await tx.setConflictStatus(conflict.id, 'DISMISSED', null);
-      tx.events.push({ topic: 'conflict', type: 'DISMISSED', payload: { conflict: { ...conflict, status: 'DISMISSED' } } });
+      tx.events.push({
+        topic: 'conflict',
+        type: 'DISMISSED',
+        payload: { conflict: { ...conflict, status: 'DISMISSED' } },
+      });
       return { skipConflictSync: true };
     });
   }
 
   // ================================================================= undo / redo
 
-  async undo(actor: Actor, operationId: string | null, opts: MutationOptions = {}): Promise<UpdateResultView> {
+  async undo(
+    actor: Actor,
+    operationId: string | null,
+    opts: MutationOptions = {},
+  ): Promise<UpdateResultView> {
     return this.run(actor, 'UNDO', { operationId }, opts, async (tx) => {
       ensureMayUndo(actor, operationId === null ? null : ['operationId']);
       const window = await tx.query<OperationRow>(
@@ -487,16 +611,28 @@ export class WorldUpdater {
         if (!target) throw new DomainError('NOTHING_TO_UNDO', 'There is no operation to undo', null);
       } else {
         const rows = isUuid(operationId)
-          ? await tx.query<OperationRow>('SELECT * FROM operations WHERE user_id = $1 AND id = $2', [tx.userId, operationId])
+          ? await tx.query<OperationRow>('SELECT * FROM operations WHERE user_id = $1 AND id = $2', [
+              tx.userId,
+              operationId,
+            ])
           : [];
         target = rows[0];
         if (!target) throw new DomainError('NOT_FOUND', 'No such operation', ['operationId']);
         if (NON_ORDINARY.has(target.kind)) {
-          throw new DomainError('VALIDATION', `An ${target.kind} cannot itself be undone: use ${target.kind === 'UNDO' ? 'redo' : 'undo'}`, ['operationId']);
+          throw new DomainError(
+            'VALIDATION',
+            `An ${target.kind} cannot itself be undone: use ${target.kind === 'UNDO' ? 'redo' : 'undo'}`,
+            ['operationId'],
+          );
         }
-        if (target.state === 'UNDONE') throw new DomainError('NOTHING_TO_UNDO', 'That operation is already undone', ['operationId']);
+        if (target.state === 'UNDONE')
+          throw new DomainError('NOTHING_TO_UNDO', 'That operation is already undone', ['operationId']);
         if (!window.some((o) => o.id === target!.id)) {
-          throw new DomainError('UNDO_BLOCKED', `Operation #${target.seq} is older than the undo depth (${this.opts.undoDepth})`, ['operationId']);
+          throw new DomainError(
+            'UNDO_BLOCKED',
+            `Operation #${target.seq} is older than the undo depth (${this.opts.undoDepth})`,
+            ['operationId'],
+          );
         }
       }
       const delta = contentDelta(target);
@@ -509,7 +645,11 @@ export class WorldUpdater {
          WHERE user_id = $1 AND id = $2`,
         [tx.userId, target.id, tx.now, undoSeq],
       );
-      tx.events.push({ topic: 'undo', type: 'UNDONE', payload: { operation: { ...mapOperation(target), state: 'UNDONE' } } });
+      tx.events.push({
+        topic: 'undo',
+        type: 'UNDONE',
+        payload: { operation: { ...mapOperation(target), state: 'UNDONE' } },
+      });
       const task = await this.mainTaskOf(tx, target);
       return { targetOperationId: target.id, task };
     });
@@ -532,7 +672,11 @@ export class WorldUpdater {
         `UPDATE operations SET state = 'APPLIED', state_changed_at = $3, redoable = false WHERE user_id = $1 AND id = $2`,
         [tx.userId, target.id, tx.now],
       );
-      tx.events.push({ topic: 'undo', type: 'REDONE', payload: { operation: { ...mapOperation(target), state: 'APPLIED' } } });
+      tx.events.push({
+        topic: 'undo',
+        type: 'REDONE',
+        payload: { operation: { ...mapOperation(target), state: 'APPLIED' } },
+      });
       const task = await this.mainTaskOf(tx, target);
       return { targetOperationId: target.id, task };
     });
@@ -541,7 +685,11 @@ export class WorldUpdater {
   /** Semantic memory is a later feature: answered as FEATURE_DISABLED until it ships. */
   async memoryDisabled(actor: Actor, kind: 'REMEMBER' | 'FORGET_MEMORIES'): Promise<UpdateResultView> {
     return this.failure(actor, [
-      { code: 'FEATURE_DISABLED', message: `${kind === 'REMEMBER' ? 'remember' : 'forgetMemories'} is not available yet`, path: null },
+      {
+        code: 'FEATURE_DISABLED',
+        message: `${kind === 'REMEMBER' ? 'remember' : 'forgetMemories'} is not available yet`,
+        path: null,
+      },
     ]);
   }
 
@@ -562,19 +710,37 @@ export class WorldUpdater {
   }
 
   /** The goal and dependencies must be the user's own, and dependencies must not close a cycle. */
-  private async checkReferences(tx: WorldTx, taskId: string | null, goalId: string | null, deps: string[]): Promise<void> {
+  private async checkReferences(
+    tx: WorldTx,
+    taskId: string | null,
+    goalId: string | null,
+    deps: string[],
+  ): Promise<void> {
     const problems: UserErrorDetail[] = [];
     if (goalId !== null && (!isUuid(goalId) || !(await tx.goal(goalId)))) {
-      problems.push({ code: 'VALIDATION', message: 'goalId is not one of your goals', path: ['input', 'goalId'] });
+      problems.push({
+        code: 'VALIDATION',
+        message: 'goalId is not one of your goals',
+        path: ['input', 'goalId'],
+      });
     }
     const bad = deps.filter((d) => !isUuid(d));
     const missing = new Set([...bad, ...(await tx.missingTasks(deps.filter(isUuid)))]);
     deps.forEach((d, i) => {
-      if (missing.has(d)) problems.push({ code: 'VALIDATION', message: `dependsOn: ${d} is not one of your tasks`, path: ['input', 'dependsOn', String(i)] });
+      if (missing.has(d))
+        problems.push({
+          code: 'VALIDATION',
+          message: `dependsOn: ${d} is not one of your tasks`,
+          path: ['input', 'dependsOn', String(i)],
+        });
     });
     if (problems.length === 0 && taskId !== null && deps.length > 0) {
       if (deps.includes(taskId) || (await tx.wouldCycle(taskId, deps))) {
-        problems.push({ code: 'VALIDATION', message: 'dependsOn would create a dependency cycle', path: ['input', 'dependsOn'] });
+        problems.push({
+          code: 'VALIDATION',
+          message: 'dependsOn would create a dependency cycle',
+          path: ['input', 'dependsOn'],
+        });
       }
     }
     if (problems.length > 0) throw DomainError.many(problems);
@@ -584,7 +750,10 @@ export class WorldUpdater {
   private async ensureClean(tx: WorldTx, op: OperationRow, expected: Snapshot[]): Promise<void> {
     for (const s of expected) {
       const current = await tx.snapshot(s.entity, s.id);
-      const expectedRow = s.entity === 'Conflict' && s.row ? { status: s.row.status, chosenAlternativeId: s.row.chosenAlternativeId } : s.row;
+      const expectedRow =
+        s.entity === 'Conflict' && s.row
+          ? { status: s.row.status, chosenAlternativeId: s.row.chosenAlternativeId }
+          : s.row;
       if (sameContent(current, expectedRow as Row | null)) continue;
       const b = await this.blockerOf(tx, op, s.entity, s.id);
       throw new DomainError(
@@ -601,7 +770,12 @@ export class WorldUpdater {
    * The applied operation, later than `op`, that last changed an entity: ordinary operations first
    * (an UNDO/REDO cannot itself be undone, so naming one would not help the user).
    */
-  private async blockerOf(tx: WorldTx, op: OperationRow, entity: EntityName, id: string): Promise<OperationRow | undefined> {
+  private async blockerOf(
+    tx: WorldTx,
+    op: OperationRow,
+    entity: EntityName,
+    id: string,
+  ): Promise<OperationRow | undefined> {
     const rows = await tx.query<OperationRow>(
       `SELECT * FROM operations WHERE user_id = $1 AND seq > $2 AND entities @> ARRAY[$3]::text[] AND state = 'APPLIED'
        ORDER BY (kind IN ('UNDO','REDO')), seq DESC LIMIT 1`,
@@ -622,14 +796,19 @@ export class WorldUpdater {
       const b = await this.blockerOf(tx, op, entity, id);
       throw new DomainError(
         'UNDO_BLOCKED',
-        b ? `${why} (operation #${b.seq}, ${b.kind}, id ${b.id}): undo that first` : `${why}: the operation can no longer be cleanly reversed`,
+        b
+          ? `${why} (operation #${b.seq}, ${b.kind}, id ${b.id}): undo that first`
+          : `${why}: the operation can no longer be cleanly reversed`,
         ['operationId'],
       );
     };
     for (const s of snaps) {
       if (s.entity !== 'Task' || s.row === null) continue;
-      const deps = ((s.row.dependsOn as string[] | undefined) ?? []).filter((d) => !inPass.has(entityKey('Task', d)));
-      for (const d of await tx.missingTasks(deps)) await blocked('Task', d, `Task ${d}, a dependency of task ${s.id}, no longer exists`);
+      const deps = ((s.row.dependsOn as string[] | undefined) ?? []).filter(
+        (d) => !inPass.has(entityKey('Task', d)),
+      );
+      for (const d of await tx.missingTasks(deps))
+        await blocked('Task', d, `Task ${d}, a dependency of task ${s.id}, no longer exists`);
       const goalId = (s.row.goalId as string | null | undefined) ?? null;
       if (goalId !== null && !inPass.has(entityKey('Goal', goalId)) && !(await tx.goal(goalId))) {
         await blocked('Goal', goalId, `Goal ${goalId} of task ${s.id} no longer exists`);
@@ -639,23 +818,39 @@ export class WorldUpdater {
       if (s.row !== null || (s.entity !== 'Task' && s.entity !== 'Goal')) continue;
       const refs =
         s.entity === 'Task'
-          ? await tx.query<{ id: string }>('SELECT task_id AS id FROM task_dependencies WHERE user_id = $1 AND depends_on_id = $2', [tx.userId, s.id])
-          : await tx.query<{ id: string }>('SELECT id FROM tasks WHERE user_id = $1 AND goal_id = $2', [tx.userId, s.id]);
+          ? await tx.query<{ id: string }>(
+              'SELECT task_id AS id FROM task_dependencies WHERE user_id = $1 AND depends_on_id = $2',
+              [tx.userId, s.id],
+            )
+          : await tx.query<{ id: string }>('SELECT id FROM tasks WHERE user_id = $1 AND goal_id = $2', [
+              tx.userId,
+              s.id,
+            ]);
       for (const r of refs) {
         const target = inPass.get(entityKey('Task', r.id));
         if (target === null) continue; // removed in the same pass
         if (target !== undefined) {
-          const still = s.entity === 'Task' ? ((target.dependsOn as string[] | undefined) ?? []).includes(s.id) : target.goalId === s.id;
+          const still =
+            s.entity === 'Task'
+              ? ((target.dependsOn as string[] | undefined) ?? []).includes(s.id)
+              : target.goalId === s.id;
           if (!still) continue; // the pass itself drops the reference
         }
-        await blocked('Task', r.id, s.entity === 'Task' ? `Task ${r.id} depends on task ${s.id}` : `Task ${r.id} belongs to goal ${s.id}`);
+        await blocked(
+          'Task',
+          r.id,
+          s.entity === 'Task'
+            ? `Task ${r.id} depends on task ${s.id}`
+            : `Task ${r.id} belongs to goal ${s.id}`,
+        );
       }
     }
   }
 
   /** Brings every entity to its snapshot, in an order that satisfies references. */
   private async applySnapshots(tx: WorldTx, snaps: Snapshot[]): Promise<void> {
-    const of = (e: EntityName, present: boolean) => snaps.filter((s) => s.entity === e && (s.row !== null) === present);
+    const of = (e: EntityName, present: boolean) =>
+      snaps.filter((s) => s.entity === e && (s.row !== null) === present);
     for (const s of of('Goal', true)) await tx.restore('Goal', s.id, s.row);
     // Tasks first without dependencies (a dependency may be a task restored in this same pass) ...
     for (const s of of('Task', true)) await tx.restore('Task', s.id, { ...s.row!, dependsOn: [] });
@@ -663,7 +858,8 @@ export class WorldUpdater {
     for (const s of of('Task', true)) await tx.restore('Task', s.id, s.row);
     for (const s of of('Task', false)) await tx.restore('Task', s.id, null);
     for (const s of of('Goal', false)) await tx.restore('Goal', s.id, null);
-    for (const s of snaps.filter((x) => x.entity === 'User' || x.entity === 'Conflict')) await tx.restore(s.entity, s.id, s.row);
+    for (const s of snaps.filter((x) => x.entity === 'User' || x.entity === 'Conflict'))
+      await tx.restore(s.entity, s.id, s.row);
   }
 
   private async mainTaskOf(tx: WorldTx, op: OperationRow): Promise<TaskView | null> {
@@ -674,7 +870,10 @@ export class WorldUpdater {
   private async applyAlternative(tx: WorldTx, alt: AlternativeView): Promise<void> {
     if (!alt.taskId) return;
     const t = await tx.task(alt.taskId);
-    if (!t) throw new DomainError('ALTERNATIVE_STALE', 'The task of this alternative no longer exists', ['alternativeId']);
+    if (!t)
+      throw new DomainError('ALTERNATIVE_STALE', 'The task of this alternative no longer exists', [
+        'alternativeId',
+      ]);
     if (alt.action === 'BACKLOG') {
       await tx.updateTask(alt.taskId, { scheduledStart: null, scheduledEnd: null, status: 'BACKLOG' });
     } else {
@@ -686,23 +885,34 @@ export class WorldUpdater {
 
   /** The stored key of a conflict (not part of its view). */
   private async conflictKey(tx: WorldTx, id: string): Promise<string> {
-    const rows = await tx.query<{ key: string }>('SELECT key FROM conflicts WHERE user_id = $1 AND id = $2', [tx.userId, id]);
+    const rows = await tx.query<{ key: string }>('SELECT key FROM conflicts WHERE user_id = $1 AND id = $2', [
+      tx.userId,
+      id,
+    ]);
     return rows[0]!.key;
   }
 
   /** Recomputes a stored conflict against the current plan: the detection (null when gone) and fresh alternatives. */
-  private async freshAlternatives(tx: WorldTx, conflict: ConflictView): Promise<{ detected: DetectedConflict | null; alternatives: AlternativeView[] }> {
+  private async freshAlternatives(
+    tx: WorldTx,
+    conflict: ConflictView,
+  ): Promise<{ detected: DetectedConflict | null; alternatives: AlternativeView[] }> {
     const key = await this.conflictKey(tx, conflict.id);
     const extraDays = conflict.kind === 'OVER_CAPACITY' ? [key.slice('OVER_CAPACITY:'.length)] : [];
     const near = await loadRelevantWorld(tx, conflict.taskIds, [], extraDays);
-    const detected = detectConflicts([...near.values()], new Set(conflict.taskIds), tx.settings(), { extraDays });
+    const detected = detectConflicts([...near.values()], new Set(conflict.taskIds), tx.settings(), {
+      extraDays,
+    });
     const d = detected.find((x) => x.key === key);
     if (!d) return { detected: null, alternatives: [] };
     return { detected: d, alternatives: await alternativesFor(tx, d, near, tx.settings()) };
   }
 
   /** Detected conflicts for `touched` that are not already stored OPEN / dismissed (what a change would add). */
-  private async newConflicts(tx: WorldTx, touched: string[]): Promise<{ fresh: DetectedConflict[]; near: Map<string, PlanTask> }> {
+  private async newConflicts(
+    tx: WorldTx,
+    touched: string[],
+  ): Promise<{ fresh: DetectedConflict[]; near: Map<string, PlanTask> }> {
     const near = await loadRelevantWorld(tx, touched, tx.oldRanges, []);
     const detected = detectConflicts([...near.values()], new Set(touched), tx.settings());
     if (detected.length === 0) return { fresh: [], near };
@@ -759,7 +969,11 @@ export class WorldUpdater {
     return syncConflicts(tx, touched());
   }
 
-  private async failure(actor: Actor, errors: UserErrorDetail[], conflicts: ConflictView[] = []): Promise<UpdateResultView> {
+  private async failure(
+    actor: Actor,
+    errors: UserErrorDetail[],
+    conflicts: ConflictView[] = [],
+  ): Promise<UpdateResultView> {
     return {
       ok: false,
       operation: null,
@@ -790,7 +1004,9 @@ export class WorldUpdater {
   ): Promise<UpdateResultView> {
     const key = opts.idempotencyKey ?? null;
     if (key !== null && (key.length < 1 || [...key].length > 255)) {
-      return this.failure(actor, [{ code: 'VALIDATION', message: 'idempotencyKey must be 1–255 characters', path: ['idempotencyKey'] }]);
+      return this.failure(actor, [
+        { code: 'VALIDATION', message: 'idempotencyKey must be 1–255 characters', path: ['idempotencyKey'] },
+      ]);
     }
     const hash = createHash('sha256')
       .update(JSON.stringify({ kind, args, onConflict: opts.onConflict ?? 'ALLOW' }))
@@ -799,7 +1015,9 @@ export class WorldUpdater {
     await qr.connect();
     try {
       await qr.startTransaction();
-      const users = (await qr.query('SELECT * FROM users WHERE id = $1 FOR UPDATE', [actor.userId])) as UserRow[];
+      const users = (await qr.query('SELECT * FROM users WHERE id = $1 FOR UPDATE', [
+        actor.userId,
+      ])) as UserRow[];
       if (!users[0]) throw new DomainError('NOT_FOUND', 'Your account no longer exists', null);
       const now = this.clock.now();
       if (key !== null) {
@@ -810,10 +1028,16 @@ export class WorldUpdater {
         const p = prior[0];
         if (p && now.getTime() - p.created_at.getTime() < IDEMPOTENCY_TTL_MS) {
           if (p.request_hash !== hash) {
-            throw new DomainError('VALIDATION', 'idempotencyKey was already used for a different request', ['idempotencyKey']);
+            throw new DomainError('VALIDATION', 'idempotencyKey was already used for a different request', [
+              'idempotencyKey',
+            ]);
           }
           // The first result, with the undo state as it is now (it may have moved since).
-          const undo = await undoStateWith((sql, params) => qr.query(sql, params), actor.userId, this.opts.undoDepth);
+          const undo = await undoStateWith(
+            (sql, params) => qr.query(sql, params),
+            actor.userId,
+            this.opts.undoDepth,
+          );
           await qr.rollbackTransaction();
           return { ...p.result, undo, replayed: true };
         }
@@ -825,7 +1049,9 @@ export class WorldUpdater {
       }
       const tx = new WorldTx(qr, users[0], now, actor);
       const out = await body(tx);
-      const sync = out.skipConflictSync ? emptySync() : await this.settleConflicts(tx, opts.onConflict ?? 'ALLOW', out.alsoCheck ?? []);
+      const sync = out.skipConflictSync
+        ? emptySync()
+        : await this.settleConflicts(tx, opts.onConflict ?? 'ALLOW', out.alsoCheck ?? []);
       const result = await this.record(qr, tx, actor, kind, args, out, sync);
       if (key !== null) {
         await qr.query(
@@ -839,7 +1065,9 @@ export class WorldUpdater {
       if (qr.isTransactionActive) await qr.rollbackTransaction();
       if (err instanceof DomainErrorWithConflicts) return this.failure(actor, err.details, err.conflicts);
       if (err instanceof DomainError) return this.failure(actor, err.details);
-      const code = (err as { code?: string; driverError?: { code?: string } }).driverError?.code ?? (err as { code?: string }).code;
+      const code =
+        (err as { code?: string; driverError?: { code?: string } }).driverError?.code ??
+        (err as { code?: string }).code;
       // Serialisation by the user lock makes these rare; one retry settles a lost race cleanly.
       if ((code === '23505' || code === '40001' || code === '40P01') && attempt === 0) {
         return this.run(actor, kind, args, opts, body, attempt + 1);
@@ -889,10 +1117,7 @@ export class WorldUpdater {
     const operation = mapOperation(opRows[0]!);
     const changes = [...fieldChanges(effective), ...sync.changes];
 
-    const events = [
-      { topic: 'plan', type: kind, payload: { operation, changes } },
-      ...tx.events,
-    ];
+    const events = [{ topic: 'plan', type: kind, payload: { operation, changes } }, ...tx.events];
     let eventSeq = Number(tx.user.event_seq);
     for (const e of events) {
       eventSeq += 1;

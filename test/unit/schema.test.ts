@@ -27,7 +27,8 @@ describe('schema/ (the public contract)', () => {
         }
       }
       if (isInputObjectType(t)) {
-        for (const f of Object.values(t.getFields())) if (!f.description?.trim()) missing.push(`${t.name}.${f.name}`);
+        for (const f of Object.values(t.getFields()))
+          if (!f.description?.trim()) missing.push(`${t.name}.${f.name}`);
       }
       if (isEnumType(t)) {
         for (const v of t.getValues()) if (!v.description?.trim()) missing.push(`${t.name}.${v.name}`);
@@ -38,18 +39,54 @@ describe('schema/ (the public contract)', () => {
 
   it('keeps the contract names', () => {
     const q = Object.keys(schema.getQueryType()!.getFields());
-    expect(q).to.include.members(['me', 'task', 'tasks', 'goals', 'schedule', 'conflicts', 'operations', 'undoState', 'memories', 'features', 'exportMyData', 'rolloutReport']);
+    expect(q).to.include.members([
+      'me',
+      'task',
+      'tasks',
+      'goals',
+      'schedule',
+      'conflicts',
+      'operations',
+      'undoState',
+      'memories',
+      'features',
+      'exportMyData',
+      'rolloutReport',
+    ]);
     const m = Object.keys(schema.getMutationType()!.getFields());
     expect(m).to.include.members([
-      'createTask', 'updateTask', 'scheduleTask', 'unscheduleTask', 'completeTask', 'deleteTask', 'createGoal',
-      'updateGoal', 'autoSchedule', 'resolveConflict', 'dismissConflict', 'undo', 'redo', 'forgetMemories',
-      'remember', 'updateSettings',
+      'createTask',
+      'updateTask',
+      'scheduleTask',
+      'unscheduleTask',
+      'completeTask',
+      'deleteTask',
+      'createGoal',
+      'updateGoal',
+      'autoSchedule',
+      'resolveConflict',
+      'dismissConflict',
+      'undo',
+      'redo',
+      'forgetMemories',
+      'remember',
+      'updateSettings',
     ]);
     const s = Object.keys(schema.getSubscriptionType()!.getFields());
     expect(s).to.include.members(['conflictEvents', 'undoEvents', 'planEvents']);
     const result = schema.getType('UpdateResult');
     expect(isObjectType(result) && Object.keys(result.getFields())).to.include.members([
-      'ok', 'operation', 'task', 'goal', 'changes', 'conflicts', 'errors', 'warnings', 'undo', 'memory', 'flags',
+      'ok',
+      'operation',
+      'task',
+      'goal',
+      'changes',
+      'conflicts',
+      'errors',
+      'warnings',
+      'undo',
+      'memory',
+      'flags',
     ]);
   });
 });
