@@ -18,9 +18,10 @@
  */
 import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
+import { EVENTS_CHANNEL } from '../world/world-updater';
 
-/** The NOTIFY channel (kept equal to the WorldUpdater's EVENTS_CHANNEL). */
-export const EVENTS_CHANNEL = 'planner_events';
+/** The NOTIFY channel the WorldUpdater announces commits on. */
+export { EVENTS_CHANNEL };
 const PAGE = 500;
 /** setTimeout's largest delay (about 24.8 days); longer waits are re-armed. */
 const MAX_TIMER_MS = 2_147_483_647;
