@@ -10,26 +10,9 @@ import {
   type WorkingHours,
 } from '../../src/domain/types';
 import { BLOCK_MS, oracleConflicts, planArb, settingsArb } from '../support/oracle';
+import { scheduledTask, weekdays } from '../support/plan-fixtures';
 
-function task(id: string, start: string | null, end: string | null, extra: Partial<PlanTask> = {}): PlanTask {
-  return {
-    id,
-    title: extra.title ?? id,
-    status: 'SCHEDULED',
-    priority: 'MEDIUM',
-    estimateMinutes: null,
-    dueAt: null,
-    start: start ? new Date(start) : null,
-    end: end ? new Date(end) : null,
-    dependsOn: [],
-    ...extra,
-  };
-}
-
-const weekdays = (start: string, end: string): WorkingHours =>
-  Object.fromEntries(
-    WEEKDAYS.map((d) => [d, d === 'SATURDAY' || d === 'SUNDAY' ? [] : [{ start, end }]]),
-  ) as WorkingHours;
+const task = scheduledTask;
 
 const BERLIN: UserSettings = {
   timeZone: 'Europe/Berlin',

@@ -6,8 +6,9 @@ import {
   type AutoSchedulePlan,
 } from '../../src/domain/autoschedule';
 import { detectConflicts } from '../../src/domain/conflicts';
-import { WEEKDAYS, type PlanTask, type UserSettings, type WorkingHours } from '../../src/domain/types';
+import type { PlanTask, UserSettings } from '../../src/domain/types';
 import { BLOCK_MS, oracleConflicts, planArb, settingsArb } from '../support/oracle';
+import { everyDay } from '../support/plan-fixtures';
 
 function task(id: string, extra: Partial<PlanTask> = {}): PlanTask {
   return {
@@ -23,9 +24,6 @@ function task(id: string, extra: Partial<PlanTask> = {}): PlanTask {
     ...extra,
   };
 }
-
-const everyDay = (start: string, end: string): WorkingHours =>
-  Object.fromEntries(WEEKDAYS.map((d) => [d, [{ start, end }]])) as WorkingHours;
 
 const NY: UserSettings = {
   timeZone: 'America/New_York',

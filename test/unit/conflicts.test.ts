@@ -1,26 +1,11 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { detectConflicts, relevantSubset } from '../../src/domain/conflicts';
-import { WEEKDAYS, type PlanTask, type UserSettings, type WorkingHours } from '../../src/domain/types';
+import type { PlanTask, UserSettings } from '../../src/domain/types';
 import { focusArb, oracleConflicts, planArb, settingsArb, shape } from '../support/oracle';
+import { everyDay, scheduledTask } from '../support/plan-fixtures';
 
-function task(id: string, start: string | null, end: string | null, extra: Partial<PlanTask> = {}): PlanTask {
-  return {
-    id,
-    title: extra.title ?? id,
-    status: 'SCHEDULED',
-    priority: 'MEDIUM',
-    estimateMinutes: null,
-    dueAt: null,
-    start: start ? new Date(start) : null,
-    end: end ? new Date(end) : null,
-    dependsOn: [],
-    ...extra,
-  };
-}
-
-const everyDay = (start: string, end: string): WorkingHours =>
-  Object.fromEntries(WEEKDAYS.map((d) => [d, [{ start, end }]])) as WorkingHours;
+const task = scheduledTask;
 
 const BERLIN: UserSettings = {
   timeZone: 'Europe/Berlin',
