@@ -127,8 +127,8 @@ describe('domain/conflicts', () => {
     });
   });
 
-  describe('performance', () => {
-    it('checks one task against 10,000 scheduled tasks quickly', () => {
+  describe('at scale (timings live in npm run bench)', () => {
+    it('checks one task against 10,000 scheduled tasks and finds exactly its conflicts', () => {
       const base = Date.parse('2026-01-05T00:00:00Z');
       const tasks: PlanTask[] = [];
       for (let i = 0; i < 10_000; i++) {
@@ -137,18 +137,11 @@ describe('domain/conflicts', () => {
       }
       tasks.push(task('focus', '2026-03-02T10:30:00Z', '2026-03-02T12:00:00Z', { dependsOn: ['p5'] }));
       const s = { ...BERLIN, timeZone: 'UTC' };
-      // Best of five runs, so a busy machine does not make the test flaky.
-      let best = Infinity;
-      for (let run = 0; run < 5; run++) {
-        const t0 = performance.now();
-        const result = detectConflicts(tasks, new Set(['focus']), s);
-        best = Math.min(best, performance.now() - t0);
-        expect(result.map((c) => c.key)).to.deep.equal(['OVERLAP:focus:p450', 'OVERLAP:focus:p451']);
-      }
-      expect(best).to.be.lessThan(50);
-      const t1 = performance.now();
-      detectConflicts(tasks, null, s);
-      expect(performance.now() - t1).to.be.lessThan(3000);
+      const result = detectConflicts(tasks, new Set(['focus']), s);
+      expect(result.map((c) => c.key)).to.deep.equal(['OVERLAP:focus:p450', 'OVERLAP:focus:p451']);
+      // The whole-plan scan agrees with the focused one on the focus task's conflicts.
+      const all = detectConflicts(tasks, null, s).filter((c) => c.taskIds.includes('focus'));
+      expect(all.map((c) => c.key)).to.deep.equal(result.map((c) => c.key));
     });
   });
 });
