@@ -204,13 +204,8 @@ function planOnce(
 ): AutoSchedulePlan {
   const cal = new DayCalendar(settings);
   const tz = settings.timeZone;
-  const placeList: PlanTask[] = [];
-  const placeIds = new Set<string>();
-  for (const t of toPlace) {
-    if (placeIds.has(t.id)) continue;
-    placeIds.add(t.id);
-    placeList.push(t);
-  }
+  const placeList = toPlace; // unique ids: planAutoSchedule de-duplicates once
+  const placeIds = new Set(placeList.map((t) => t.id));
 
   // The simulated plan: world with every task to place unscheduled.
   const state: PlanTask[] = [];

@@ -194,9 +194,15 @@ export class WorldTx {
   /**
    * Updates a task. With `expectedVersion`, the UPDATE itself carries `AND version = $expected`
    * and a zero row count is answered with VERSION_CONFLICT (or NOT_FOUND when the task is absent).
+   * `current`: the task as already read in this transaction (saves reading it again).
    */
-  async updateTask(id: string, patch: TaskPatch, expectedVersion?: number | null): Promise<TaskView> {
-    const before = await this.task(id);
+  async updateTask(
+    id: string,
+    patch: TaskPatch,
+    expectedVersion?: number | null,
+    current?: TaskView,
+  ): Promise<TaskView> {
+    const before = current ?? (await this.task(id));
     if (!before) throw new DomainError('NOT_FOUND', 'No such task', ['id']);
     await this.versionedUpdate('tasks', 'Task', id, TASK_COLUMN_OF, patch, expectedVersion, before.version);
     if (patch.dependsOn !== undefined) await this.writeDependencies(id, patch.dependsOn);

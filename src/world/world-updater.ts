@@ -238,7 +238,7 @@ export class WorldUpdater {
           patch.status = 'SCHEDULED';
         } else if (!start && current.scheduledStart && current.status === 'SCHEDULED')
           patch.status = 'BACKLOG';
-        return { task: await tx.updateTask(id, patch, opts.expectedVersion) };
+        return { task: await tx.updateTask(id, patch, opts.expectedVersion, current) };
       },
     );
   }
@@ -269,7 +269,7 @@ export class WorldUpdater {
           `The task is ${current.status}: it is scheduled but does not take part in conflict checks.`,
         );
       }
-      return { task: await tx.updateTask(id, patch) };
+      return { task: await tx.updateTask(id, patch, null, current) };
     });
   }
 
@@ -278,7 +278,7 @@ export class WorldUpdater {
       const current = await this.requireTask(tx, id);
       const patch: TaskPatch = { scheduledStart: null, scheduledEnd: null };
       if (current.status === 'SCHEDULED') patch.status = 'BACKLOG';
-      return { task: await tx.updateTask(id, patch) };
+      return { task: await tx.updateTask(id, patch, null, current) };
     });
   }
 
@@ -286,7 +286,7 @@ export class WorldUpdater {
     return this.run(actor, 'COMPLETE_TASK', { id }, opts, async (tx) => {
       const current = await this.requireTask(tx, id);
       if (current.status === 'DONE') tx.warnings.push('The task was already DONE.');
-      return { task: await tx.updateTask(id, { status: 'DONE' }) };
+      return { task: await tx.updateTask(id, { status: 'DONE' }, null, current) };
     });
   }
 
@@ -875,11 +875,16 @@ export class WorldUpdater {
         'alternativeId',
       ]);
     if (alt.action === 'BACKLOG') {
-      await tx.updateTask(alt.taskId, { scheduledStart: null, scheduledEnd: null, status: 'BACKLOG' });
+      await tx.updateTask(
+        alt.taskId,
+        { scheduledStart: null, scheduledEnd: null, status: 'BACKLOG' },
+        null,
+        t,
+      );
     } else {
       const patch: TaskPatch = { scheduledStart: new Date(alt.start!), scheduledEnd: new Date(alt.end!) };
       if (t.status === 'BACKLOG' || t.status === 'TODO') patch.status = 'SCHEDULED';
-      await tx.updateTask(alt.taskId, patch);
+      await tx.updateTask(alt.taskId, patch, null, t);
     }
   }
 
