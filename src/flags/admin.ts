@@ -92,7 +92,8 @@ export function enabledDefinition(key: string, t: Targeting = {}): FeatureDefini
   const users = [...new Set(t.users ?? [])];
   if (isExperimentKey(key)) {
     const rules: FeatureRule[] = [];
-    if (users.length > 0) rules.push({ ...experimentRule(key, 1, { [ATTRIBUTES.ID]: { $in: users } }), id: `${key}-users` });
+    if (users.length > 0)
+      rules.push({ ...experimentRule(key, 1, { [ATTRIBUTES.ID]: { $in: users } }), id: `${key}-users` });
     if (users.length === 0 || t.percent !== undefined || condition) {
       rules.push(experimentRule(key, (t.percent ?? 100) / 100, condition));
     }
@@ -101,13 +102,16 @@ export function enabledDefinition(key: string, t: Targeting = {}): FeatureDefini
   const everyone = t.percent === undefined && users.length === 0 && !condition;
   if (everyone) return { defaultValue: true };
   const rules: FeatureRule[] = [];
-  if (users.length > 0) rules.push({ id: `${key}-users`, condition: { [ATTRIBUTES.ID]: { $in: users } }, force: true });
+  if (users.length > 0)
+    rules.push({ id: `${key}-users`, condition: { [ATTRIBUTES.ID]: { $in: users } }, force: true });
   if (t.percent !== undefined || condition || users.length === 0) {
     rules.push({
       id: `${key}-rollout`,
       force: true,
       ...(condition ? { condition: condition as FeatureRule['condition'] } : {}),
-      ...(t.percent !== undefined ? { coverage: t.percent / 100, hashAttribute: ATTRIBUTES.ID, hashVersion: 2 } : {}),
+      ...(t.percent !== undefined
+        ? { coverage: t.percent / 100, hashAttribute: ATTRIBUTES.ID, hashVersion: 2 }
+        : {}),
     });
   }
   return { defaultValue: false, rules };
@@ -136,7 +140,8 @@ export function phase(payload: FeaturePayload, n: number): FeaturePayload {
   }
   const features = { ...payload.features };
   for (const p of PHASES) {
-    for (const key of p.flags) features[key] = p.phase <= n ? enabledDefinition(key) : disabledDefinition(key);
+    for (const key of p.flags)
+      features[key] = p.phase <= n ? enabledDefinition(key) : disabledDefinition(key);
   }
   return { ...payload, features };
 }
@@ -186,11 +191,20 @@ export function summarise(payload: FeaturePayload): FeatureSummary[] {
     const def = payload.features[key] ?? null;
     const kind = isFlagKey(key) ? 'flag' : isExperimentKey(key) ? 'experiment' : 'other';
     const phaseN = isFlagKey(key) ? phaseOf(key) : null;
-    if (!def) return { key, kind, phase: phaseN, state: 'undefined', detail: 'not defined (evaluates off)', definition: null };
+    if (!def)
+      return {
+        key,
+        kind,
+        phase: phaseN,
+        state: 'undefined',
+        detail: 'not defined (evaluates off)',
+        definition: null,
+      };
     const rules = def.rules ?? [];
     const control = isExperimentKey(key) ? EXPERIMENT_VARIANTS[key][0] : false;
     let state: FeatureSummary['state'];
-    if (rules.length === 0) state = kind === 'experiment' || def.defaultValue === control ? 'off' : def.defaultValue ? 'on' : 'off';
+    if (rules.length === 0)
+      state = kind === 'experiment' || def.defaultValue === control ? 'off' : def.defaultValue ? 'on' : 'off';
     else state = 'partial';
     if (kind === 'experiment' && rules.length > 0) {
       const full = rules.length === 1 && !rules[0]!.condition && (rules[0]!.coverage ?? 1) >= 1;

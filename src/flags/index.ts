@@ -66,11 +66,19 @@ export interface Flags {
 export async function startFlags(ds: DataSource, opts: StartFlagsOptions = {}): Promise<Flags> {
   const store = new FeatureStore(ds);
   const stored = await store.ensureSeeded(defaultPayload());
-  const recorder = new ExposureRecorder(ds, { flushIntervalMs: opts.flushMs, now: opts.now, warn: opts.warn });
-  const service = new FlagService(stored.payload as never, { origin: 'database', version: stored.version }, {
-    exposures: recorder,
+  const recorder = new ExposureRecorder(ds, {
+    flushIntervalMs: opts.flushMs,
     now: opts.now,
+    warn: opts.warn,
   });
+  const service = new FlagService(
+    stored.payload as never,
+    { origin: 'database', version: stored.version },
+    {
+      exposures: recorder,
+      now: opts.now,
+    },
+  );
   let poller: DatabasePoller | null = null;
   let remote: RemotePoller | null = null;
   if (opts.remote) {
@@ -85,7 +93,11 @@ export async function startFlags(ds: DataSource, opts: StartFlagsOptions = {}): 
     await remote.refresh();
     remote.start();
   } else {
-    poller = new DatabasePoller(store, service, { intervalMs: opts.pollMs, info: opts.info, warn: opts.warn });
+    poller = new DatabasePoller(store, service, {
+      intervalMs: opts.pollMs,
+      info: opts.info,
+      warn: opts.warn,
+    });
     poller.start();
   }
   recorder.start();

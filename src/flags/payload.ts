@@ -126,7 +126,9 @@ function checkRule(key: string, rule: unknown, path: string, problems: string[])
     }
     const meta = rule['meta'];
     if (Array.isArray(meta) && meta.length !== variations.length) {
-      problems.push(`${path}.meta: expected ${variations.length} entries (one per variation), got ${meta.length}`);
+      problems.push(
+        `${path}.meta: expected ${variations.length} entries (one per variation), got ${meta.length}`,
+      );
     }
   }
 }

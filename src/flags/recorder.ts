@@ -98,7 +98,8 @@ export class ExposureRecorder implements ExposureSink {
 
   /** Counts usage with an explicit attribution (agents or jobs that hold no UserFlags). No I/O. */
   addUsage(key: UsageKey, count = 1): void {
-    if (!Number.isInteger(count) || count < 1) throw new RangeError(`count: expected a positive integer, got ${count}`);
+    if (!Number.isInteger(count) || count < 1)
+      throw new RangeError(`count: expected a positive integer, got ${count}`);
     const day = this.now().toISOString().slice(0, 10);
     const k = [key.userId, day, key.metric, key.experiment, key.variant].join('\u0000');
     const row = this.usage.get(k);

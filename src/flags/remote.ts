@@ -32,9 +32,13 @@ export async function fetchRemotePayload(
   timeoutMs = 5000,
 ): Promise<{ payload: FeaturePayload; warnings: string[] }> {
   const url = featuresUrl(apiHost, clientKey);
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+  const res = await fetch(url, {
+    signal: AbortSignal.timeout(timeoutMs),
+    headers: { accept: 'application/json' },
+  });
   const text = await res.text();
-  if (!res.ok) throw new Error(`GrowthBook answered HTTP ${res.status} for ${featuresUrl(apiHost, '<client key>')}`);
+  if (!res.ok)
+    throw new Error(`GrowthBook answered HTTP ${res.status} for ${featuresUrl(apiHost, '<client key>')}`);
   return validatePayload(text, `GrowthBook ${apiHost}`);
 }
 

@@ -61,7 +61,8 @@ export async function rolloutAggregates(
     return agg;
   };
   for (const e of exposures) variant(e.experiment, e.variant).exposedUsers = e.users;
-  for (const u of usage) variant(u.experiment, u.variant).usage[u.metric] = { count: Number(u.count), users: u.users };
+  for (const u of usage)
+    variant(u.experiment, u.variant).usage[u.metric] = { count: Number(u.count), users: u.users };
   return {
     since,
     experiments: [...byExperiment.entries()]

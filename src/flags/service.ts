@@ -124,7 +124,10 @@ export class FlagService {
   constructor(initial: FeaturePayload, info: Omit<PayloadInfo, 'loadedAt'>, opts: FlagServiceOptions = {}) {
     this.sink = opts.exposures ?? noSink;
     this.now = opts.now ?? (() => new Date());
-    this.snapshot = this.build(validatePayload(initial, `${info.origin} version ${info.version}`).payload, info);
+    this.snapshot = this.build(
+      validatePayload(initial, `${info.origin} version ${info.version}`).payload,
+      info,
+    );
   }
 
   /** The payload in force. */

@@ -252,7 +252,10 @@ export class DatabasePoller {
       const changed = await this.store.changedSince(this.known);
       if (!changed || changed.version === this.refusedVersion) return;
       try {
-        const warnings = this.service.apply(changed.payload, { origin: 'database', version: changed.version });
+        const warnings = this.service.apply(changed.payload, {
+          origin: 'database',
+          version: changed.version,
+        });
         this.known = changed.version;
         this.refusedVersion = null;
         this.opts.info?.('features payload applied', { version: changed.version, by: changed.updatedBy });

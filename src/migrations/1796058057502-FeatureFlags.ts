@@ -38,7 +38,9 @@ export class FeatureFlags1796058057502 implements MigrationInterface {
         first_seen_at timestamptz NOT NULL,
         PRIMARY KEY (user_id, experiment)
       )`);
-    await q.query(`CREATE INDEX experiment_exposures_experiment_idx ON experiment_exposures (experiment, variant)`);
+    await q.query(
+      `CREATE INDEX experiment_exposures_experiment_idx ON experiment_exposures (experiment, variant)`,
+    );
     await q.query(`
       CREATE TABLE feature_usage (
         user_id uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,

@@ -54,9 +54,12 @@ export const queryResolvers = {
     requireAuth(ctx);
     return [];
   },
-  features: (_: unknown, __: unknown, ctx: GraphQLContext) => {
-    requireAuth(ctx);
-    return [];
+  features: async (_: unknown, __: unknown, ctx: GraphQLContext) => {
+    const auth = requireAuth(ctx);
+    if (!ctx.flags) return [];
+    const me = await guard(() => ctx.world.queries.me(auth.userId));
+    const user = { id: me.id, role: me.role, signupDate: new Date(me.createdAt), timeZone: me.timeZone };
+    return ctx.flags.forUser(user).evaluations({ expose: true }); // the client acts on these variants
   },
   exportMyData: (_: unknown, __: unknown, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);
