@@ -186,10 +186,11 @@ async function change(
   command: string,
   feature: string | null,
   edit: (p: FeaturePayload) => FeaturePayload,
+  replacesAll = false,
 ): Promise<void> {
   refuseRemote(config);
   await withStore(config, async (store) => {
-    const { stored, changed } = await store.update(actor, command, feature, edit);
+    const { stored, changed } = await store.update(actor, command, feature, edit, { replacesAll });
     const summaries = summarise(stored.payload as FeaturePayload).filter((s) => changed.includes(s.key));
     if (changed.length === 0) {
       io.out(`nothing changed: payload version ${stored.version} already says so`);
@@ -305,7 +306,7 @@ export async function runFeatures(
         }
         const payload = validatePayload(text, file).payload; // refused here: nothing is written
         load();
-        await change(config!, io, actorOf(p), `features import ${file}`, null, () => payload);
+        await change(config!, io, actorOf(p), `features import ${file}`, null, () => payload, true);
         return 0;
       }
       case 'audit': {

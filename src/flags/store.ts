@@ -6,7 +6,13 @@
  */
 import type { DataSource, EntityManager } from 'typeorm';
 import { FEATURE_KEYS } from './keys';
-import { defaultPayload, validatePayload, type FeatureDefinition, type FeaturePayload } from './payload';
+import {
+  defaultPayload,
+  PayloadError,
+  validatePayload,
+  type FeatureDefinition,
+  type FeaturePayload,
+} from './payload';
 import type { FlagService } from './service';
 
 export interface StoredPayload {
@@ -94,10 +100,28 @@ export class FeatureStore {
     command: string,
     feature: string | null,
     change: (payload: FeaturePayload) => FeaturePayload,
+    opts: { replacesAll?: boolean } = {},
   ): Promise<{ stored: StoredPayload; changed: string[] }> {
     return this.ds.transaction(async (m) => {
       const row = await this.lock(m);
-      const current = validatePayload(row.payload, `database version ${row.version}`).payload;
+      let current: FeaturePayload;
+      try {
+        current = validatePayload(row.payload, `database version ${row.version}`).payload;
+      } catch (err) {
+        // Edits need a sound base; a whole replacement (import) is how a malformed one is repaired.
+        if (!opts.replacesAll || !(err instanceof PayloadError)) {
+          if (err instanceof PayloadError) {
+            throw new PayloadError(
+              err.problems,
+              `${err.origin} (replace it: planner features import <file>)`,
+            );
+          }
+          throw err;
+        }
+        const raw = row.payload as { features?: unknown };
+        const features = raw && typeof raw.features === 'object' && raw.features !== null ? raw.features : {};
+        current = { features: features as FeaturePayload['features'] };
+      }
       const next = validatePayload(change(structuredClone(current)), `the result of "${command}"`).payload;
       const keys = new Set([...Object.keys(current.features), ...Object.keys(next.features)]);
       const before: Record<string, FeatureDefinition> = {};
@@ -121,7 +145,7 @@ export class FeatureStore {
    */
   async replace(actor: string, command: string, payload: unknown): Promise<StoredPayload> {
     const valid = validatePayload(payload, command).payload;
-    return (await this.update(actor, command, null, () => valid)).stored;
+    return (await this.update(actor, command, null, () => valid, { replacesAll: true })).stored;
   }
 
   /** The audit trail, newest first. */
