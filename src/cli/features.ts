@@ -144,6 +144,15 @@ function targeting(p: Parsed): Targeting {
   return t;
 }
 
+/** The command as recorded in the audit trail (canonical option order, no --actor). */
+function describeEnable(key: string, t: Targeting): string {
+  const parts = ['features', 'enable', key];
+  if (t.percent !== undefined) parts.push('--percent', String(t.percent));
+  if (t.users) parts.push('--users', t.users.join(','));
+  for (const [k, v] of Object.entries(t.attributes ?? {})) parts.push('--attribute', `${k}=${v}`);
+  return parts.join(' ');
+}
+
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r) =>
@@ -266,14 +275,7 @@ export async function runFeatures(
         const t = targeting(p);
         enable({ features: {} }, key, t); // validates key and options before touching the database
         load();
-        await change(
-          config!,
-          io,
-          actorOf(p),
-          ['features', 'enable', ...rest.filter((a) => !a.startsWith('--actor'))].join(' '),
-          key,
-          (pl) => enable(pl, key, t),
-        );
+        await change(config!, io, actorOf(p), describeEnable(key, t), key, (pl) => enable(pl, key, t));
         return 0;
       }
       case 'disable': {
