@@ -18,6 +18,7 @@ export * from './keys';
 export { PayloadError, validatePayload, defaultPayload, type FeaturePayload } from './payload';
 export {
   FlagService,
+  toFlagUser,
   type FlagEvaluation,
   type FlagUser,
   type UserFlags,

@@ -9,7 +9,12 @@
  *   (`count = count + EXCLUDED.count`).
  *
  * If the database is unreachable the rows stay queued (bounded) and the next flush retries.
+ *
+ * The same events also count on OpenTelemetry counters (`planner.flags.exposures` by experiment and
+ * variant, `planner.flags.usage` by metric, experiment and variant) for the rollout dashboards; a
+ * no-op when no metrics SDK is registered.
  */
+import { metrics, type Counter } from '@opentelemetry/api';
 import type { DataSource } from 'typeorm';
 import { EXPERIMENT_KEYS, type UsageMetric } from './keys';
 import type { Exposure, ExposureSink, UserFlags } from './service';
@@ -49,6 +54,8 @@ export class ExposureRecorder implements ExposureSink {
   private readonly now: () => Date;
   private readonly maxQueued: number;
   private readonly warn: (msg: string, fields?: Record<string, unknown>) => void;
+  private readonly exposureCounter: Counter;
+  private readonly usageCounter: Counter;
 
   constructor(
     private readonly ds: DataSource,
@@ -57,6 +64,14 @@ export class ExposureRecorder implements ExposureSink {
     this.now = opts.now ?? (() => new Date());
     this.maxQueued = opts.maxQueued ?? 50_000;
     this.warn = opts.warn ?? (() => undefined);
+    // Looked up here, not at module load: the metrics SDK (otel/) registers its provider first.
+    const meter = metrics.getMeter('planner-flags');
+    this.exposureCounter = meter.createCounter('planner.flags.exposures', {
+      description: 'Experiment exposures (first per user and experiment on this instance)',
+    });
+    this.usageCounter = meter.createCounter('planner.flags.usage', {
+      description: 'Uses of a capability, attributed to the experiment variant of the user',
+    });
   }
 
   /** Starts the periodic flush (unref'd: it never keeps the process alive). */
@@ -74,6 +89,7 @@ export class ExposureRecorder implements ExposureSink {
     if (this.seen.size >= SEEN_LIMIT) this.seen.clear(); // the primary key still de-duplicates
     this.seen.add(k);
     this.exposures.push({ ...e, at: this.now() });
+    this.exposureCounter.add(1, { experiment: e.experiment, variant: e.variant });
     if (this.exposures.length > this.maxQueued) {
       this.exposures.splice(0, this.exposures.length - this.maxQueued);
       this.warn('exposure queue full: oldest dropped', { maxQueued: this.maxQueued });
@@ -100,6 +116,7 @@ export class ExposureRecorder implements ExposureSink {
   addUsage(key: UsageKey, count = 1): void {
     if (!Number.isInteger(count) || count < 1)
       throw new RangeError(`count: expected a positive integer, got ${count}`);
+    this.usageCounter.add(count, { metric: key.metric, experiment: key.experiment, variant: key.variant });
     const day = this.now().toISOString().slice(0, 10);
     const k = [key.userId, day, key.metric, key.experiment, key.variant].join('\u0000');
     const row = this.usage.get(k);

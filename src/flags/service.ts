@@ -30,6 +30,16 @@ export interface FlagUser {
   timeZone: string;
 }
 
+/** A FlagUser from a user as the world holds it (row or view): `createdAt` may be a Date or an ISO string. */
+export function toFlagUser(u: {
+  id: string;
+  role: 'USER' | 'ADMIN';
+  createdAt: Date | string;
+  timeZone: string;
+}): FlagUser {
+  return { id: u.id, role: u.role, signupDate: new Date(u.createdAt), timeZone: u.timeZone };
+}
+
 /** One feature as evaluated for one user (the GraphQL FlagEvaluation). */
 export interface FlagEvaluation {
   key: string;

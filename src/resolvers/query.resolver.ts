@@ -1,5 +1,6 @@
 /** Query root: thin reads through the world's QueryService, scoped to the caller. */
 import type { ConflictStatus } from '../domain/types';
+import { toFlagUser } from '../flags/service';
 import type { TaskFilter } from '../world/query-service';
 import type { Page } from '../world/views';
 import { requireAuth, type GraphQLContext } from './context';
@@ -58,8 +59,7 @@ export const queryResolvers = {
     const auth = requireAuth(ctx);
     if (!ctx.flags) return [];
     const me = await guard(() => ctx.world.queries.me(auth.userId));
-    const user = { id: me.id, role: me.role, signupDate: new Date(me.createdAt), timeZone: me.timeZone };
-    return ctx.flags.forUser(user).evaluations({ expose: true }); // the client acts on these variants
+    return ctx.flags.forUser(toFlagUser(me)).evaluations({ expose: true }); // the client acts on these variants
   },
   exportMyData: (_: unknown, __: unknown, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);
