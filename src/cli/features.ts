@@ -248,7 +248,14 @@ export async function runFeatures(
           };
         } else {
           const stored = await withStore(config!, (store) => store.read());
-          payload = validatePayload(stored!.payload, `database version ${stored!.version}`).payload;
+          try {
+            payload = validatePayload(stored!.payload, `database version ${stored!.version}`).payload;
+          } catch (err) {
+            if (!(err instanceof PayloadError)) throw err;
+            throw new Error(
+              `${err.message}; running servers keep their last good payload; repair it with planner features import <file>`,
+            );
+          }
           head = {
             source: 'database',
             version: stored!.version,

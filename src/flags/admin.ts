@@ -163,7 +163,9 @@ function describeCondition(c: Record<string, unknown> | undefined): string[] {
   if (!c) return [];
   return Object.entries(c).map(([k, v]) => {
     const inList = (v as { $in?: unknown[] } | null)?.$in;
-    if (k === ATTRIBUTES.ID && Array.isArray(inList)) return `users: ${inList.length}`;
+    if (k === ATTRIBUTES.ID && Array.isArray(inList)) {
+      return `${inList.length} listed user${inList.length === 1 ? '' : 's'}`;
+    }
     return typeof v === 'string' ? `${k}=${v}` : `${k} ${JSON.stringify(v)}`;
   });
 }
@@ -172,16 +174,23 @@ function pct(coverage: number | undefined): string {
   return `${Math.round((coverage ?? 1) * 10000) / 100}%`;
 }
 
+/** A value as people read it: flags on/off, experiment variants by name. */
+function word(value: unknown): string {
+  if (value === true) return 'on';
+  if (value === false) return 'off';
+  return typeof value === 'string' ? value : JSON.stringify(value ?? null);
+}
+
 function describeRule(r: FeatureRule): string {
-  const parts = describeCondition(r.condition as Record<string, unknown> | undefined);
+  const conditions = describeCondition(r.condition as Record<string, unknown> | undefined);
+  const where = conditions.length > 0 ? ` (${conditions.join(', ')})` : '';
   if (r.variations) {
     const weights = r.weights ?? r.variations.map(() => 1 / r.variations!.length);
     const split = weights.map((w) => Math.round(w * 100)).join('/');
-    parts.unshift(`experiment ${split} ${r.variations.map(String).join(' / ')} for ${pct(r.coverage)}`);
-  } else {
-    parts.unshift(`${JSON.stringify(r.force)}${r.coverage !== undefined ? ` for ${pct(r.coverage)}` : ''}`);
+    return `experiment ${split} ${r.variations.map(word).join(' / ')} for ${pct(r.coverage)}${where}`;
   }
-  return parts.join(', ');
+  const share = r.coverage !== undefined ? ` for ${pct(r.coverage)}` : conditions.length > 0 ? ' for' : '';
+  return `${word(r.force)}${share}${conditions.length > 0 && r.coverage === undefined ? ` ${conditions.join(', ')}` : where}`;
 }
 
 /** Describes every declared feature (and any other the payload defines). */
@@ -212,8 +221,8 @@ export function summarise(payload: FeaturePayload): FeatureSummary[] {
     }
     const detail =
       rules.length === 0
-        ? `${JSON.stringify(def.defaultValue ?? null)} for everyone`
-        : `${rules.map(describeRule).join('; ')}; otherwise ${JSON.stringify(def.defaultValue ?? null)}`;
+        ? `${word(def.defaultValue)} for everyone`
+        : `${rules.map(describeRule).join('; ')}; ${word(def.defaultValue)} for everyone else`;
     return { key, kind, phase: phaseN, state, detail, definition: def };
   });
 }

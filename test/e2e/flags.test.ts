@@ -163,7 +163,7 @@ describe('flags (e2e)', function () {
     ]);
     const table = await cli('list');
     expect(table.stdout).to.match(/^KEY\s+KIND\s+PHASE\s+STATE\s+TARGETING$/m);
-    expect(table.stdout).to.match(/^undo\s+flag\s+2\s+off\s+false for everyone$/m);
+    expect(table.stdout).to.match(/^undo\s+flag\s+2\s+off\s+off for everyone$/m);
 
     const audit = await cli('audit', '--json', '--limit', '3');
     expect(audit.code, audit.stderr).to.equal(0);

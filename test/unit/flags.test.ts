@@ -192,9 +192,37 @@ describe('flags (unit)', () => {
       ]) {
         expect(() => validatePayload(p, 'edit')).not.to.throw();
       }
+      const detail = (p: FeaturePayload, key: string) => summarise(p).find((s) => s.key === key);
+      expect(detail(disable(defaultPayload(), FLAGS.UNDO), FLAGS.UNDO)).to.deep.include({
+        state: 'off',
+        detail: 'off for everyone',
+      });
+      expect(detail(defaultPayload(), FLAGS.UNDO)).to.deep.include({
+        state: 'on',
+        detail: 'on for everyone',
+      });
       expect(
-        summarise(disable(defaultPayload(), FLAGS.UNDO)).find((s) => s.key === FLAGS.UNDO)?.state,
-      ).to.equal('off');
+        detail(
+          enable(defaultPayload(), FLAGS.UNDO, { percent: 30, users: listed, attributes: { role: 'USER' } }),
+          FLAGS.UNDO,
+        ),
+      ).to.deep.include({
+        state: 'partial',
+        detail: 'on for 2 listed users; on for 30% (role=USER); off for everyone else',
+      });
+      expect(
+        detail(enable(defaultPayload(), FLAGS.UNDO, { attributes: { role: 'ADMIN' } }), FLAGS.UNDO)?.detail,
+      ).to.equal('on for role=ADMIN; off for everyone else');
+      expect(detail(defaultPayload(), EXPERIMENTS.ALTERNATIVE_RANKING)).to.deep.include({
+        state: 'on',
+        detail: 'experiment 50/50 current / smallest_move for 100%; current for everyone else',
+      });
+      expect(
+        detail(disable(defaultPayload(), EXPERIMENTS.ALTERNATIVE_RANKING), EXPERIMENTS.ALTERNATIVE_RANKING),
+      ).to.deep.include({
+        state: 'off',
+        detail: 'current for everyone',
+      });
     });
   });
 
