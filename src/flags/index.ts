@@ -31,6 +31,15 @@ export { FeatureStore, DatabasePoller, type AuditEntry, type StoredPayload } fro
 export { RemotePoller, fetchRemotePayload, featuresUrl } from './remote';
 export { rolloutAggregates, type RolloutAggregates } from './report';
 export { rankAlternatives, rankBySmallestMove } from './ranking';
+export {
+  disabledError,
+  enhancedInputErrors,
+  requireFlag,
+  ENHANCED_TASK_FIELDS,
+  FEATURE_DISABLED,
+  MUTATION_GATES,
+  type DisabledError,
+} from './gates';
 
 type LogFn = (msg: string, fields?: Record<string, unknown>) => void;
 

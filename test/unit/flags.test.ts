@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { disable, enable, phase, RolloutError, summarise } from '../../src/flags/admin';
+import { enhancedInputErrors, MUTATION_GATES, requireFlag } from '../../src/flags/gates';
 import {
   ALTERNATIVE_RANKING,
   EXPERIMENTS,
@@ -335,5 +336,32 @@ describe('flags (unit)', () => {
         rankBySmallestMove(alts, (id) => (id === 'b' ? null : startOf(id))).map((a) => a.id),
       ).to.deep.equal(['5', '4', '1', '3', '2']);
     });
+  });
+});
+
+describe('flags gates (unit)', () => {
+  const u: FlagUser = { id: randomUUID(), role: 'USER', signupDate: new Date(0), timeZone: 'UTC' };
+  const on = new FlagService(defaultPayload(), { origin: 'static', version: 1 }).forUser(u);
+  const off = new FlagService(disable(disable(defaultPayload(), FLAGS.ENHANCED_MODELS), FLAGS.UNDO), {
+    origin: 'static',
+    version: 1,
+  }).forUser(u);
+
+  it('FEATURE_DISABLED per enhanced input field set while enhanced_models is off; nothing when on or unset', () => {
+    const input = { title: 'x', tags: ['a'], goalId: null, dependsOn: [], estimateMinutes: undefined };
+    expect(enhancedInputErrors(on, input)).to.deep.equal([]);
+    expect(enhancedInputErrors(off, { title: 'x', goalId: null })).to.deep.equal([]);
+    const errors = enhancedInputErrors(off, input);
+    expect(errors.map((e) => [e.code, e.path])).to.deep.equal([
+      ['FEATURE_DISABLED', ['dependsOn']],
+      ['FEATURE_DISABLED', ['tags']],
+    ]);
+    expect(errors[0]!.message).to.match(/enhanced_models/);
+  });
+
+  it('requireFlag answers null when on and FEATURE_DISABLED when off; every gated mutation names a flag', () => {
+    expect(requireFlag(on, FLAGS.UNDO)).to.equal(null);
+    expect(requireFlag(off, FLAGS.UNDO)).to.deep.include({ code: 'FEATURE_DISABLED', path: null });
+    for (const key of Object.values(MUTATION_GATES)) expect(FLAG_KEYS).to.include(key);
   });
 });
