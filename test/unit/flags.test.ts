@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
+import { ConfigError, loadConfig } from '../../src/config/config';
 import { disable, enable, phase, RolloutError, summarise } from '../../src/flags/admin';
 import { enhancedInputErrors, MUTATION_GATES, requireFlag } from '../../src/flags/gates';
 import {
@@ -363,5 +364,38 @@ describe('flags gates (unit)', () => {
     expect(requireFlag(on, FLAGS.UNDO)).to.equal(null);
     expect(requireFlag(off, FLAGS.UNDO)).to.deep.include({ code: 'FEATURE_DISABLED', path: null });
     for (const key of Object.values(MUTATION_GATES)) expect(FLAG_KEYS).to.include(key);
+  });
+});
+
+describe('flags configuration (unit)', () => {
+  it('reads the poll period and remote GrowthBook settings, refusing half or bad ones', () => {
+    const base = { NODE_ENV: 'test' };
+    const c = loadConfig(base);
+    expect(c).to.deep.include({
+      flagsPollMs: 1000,
+      growthbookApiHost: null,
+      growthbookClientKey: null,
+      growthbookRefreshMs: 30_000,
+    });
+    const remote = loadConfig({
+      ...base,
+      GROWTHBOOK_API_HOST: 'https://gb.example.com',
+      GROWTHBOOK_CLIENT_KEY: 'sdk-1',
+      GROWTHBOOK_REFRESH_MS: '500',
+    });
+    expect(remote).to.deep.include({
+      growthbookApiHost: 'https://gb.example.com',
+      growthbookClientKey: 'sdk-1',
+      growthbookRefreshMs: 500,
+    });
+    const refused = (env: Record<string, string>, variable: string) =>
+      expect(() => loadConfig({ ...base, ...env })).to.throw(
+        ConfigError,
+        new RegExp(`^${variable}: expected`),
+      );
+    refused({ GROWTHBOOK_API_HOST: 'https://gb.example.com' }, 'GROWTHBOOK_CLIENT_KEY');
+    refused({ GROWTHBOOK_CLIENT_KEY: 'sdk-1' }, 'GROWTHBOOK_API_HOST');
+    refused({ GROWTHBOOK_API_HOST: 'gb.example.com', GROWTHBOOK_CLIENT_KEY: 'sdk-1' }, 'GROWTHBOOK_API_HOST');
+    refused({ PLANNER_FLAGS_POLL_MS: '6000' }, 'PLANNER_FLAGS_POLL_MS'); // the product promises 5 s
   });
 });
