@@ -26,7 +26,10 @@ async function tasksById(ctx: GraphQLContext, ids: readonly string[], cap: numbe
 export const typeResolvers = {
   User: {
     workingHours: (u: UserView) =>
-      WEEKDAYS.map((weekday) => ({ weekday, intervals: u.workingHours[weekday] ?? [] })),
+      WEEKDAYS.map((weekday) => ({
+        weekday,
+        intervals: (u.workingHours[weekday] ?? []).slice(0, READ_CAPS.dayIntervals),
+      })),
   },
   Task: {
     goal: (t: TaskView, _: unknown, ctx: GraphQLContext) =>
@@ -60,6 +63,12 @@ export const typeResolvers = {
   UpdateResult: {
     tasks: (r: UpdateResultView) => r.tasks.slice(0, READ_CAPS.resultTasks),
     conflicts: (r: UpdateResultView) => r.conflicts.slice(0, READ_CAPS.resultConflicts),
+    changes: (r: UpdateResultView) => r.changes.slice(0, READ_CAPS.resultChanges),
+    errors: (r: UpdateResultView) => r.errors.slice(0, READ_CAPS.resultErrors),
+    memory: (r: UpdateResultView) => r.memory.slice(0, READ_CAPS.resultMemory),
+    flags: (r: UpdateResultView) => r.flags.slice(0, READ_CAPS.features),
+    placements: (r: UpdateResultView) => r.placements.slice(0, READ_CAPS.resultTasks),
+    unplaced: (r: UpdateResultView) => r.unplaced.slice(0, READ_CAPS.resultTasks),
   },
   UserError: {
     path: (e: { path: string[] | null }) => e.path,

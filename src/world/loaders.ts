@@ -30,8 +30,16 @@ export const READ_CAPS = {
   resultConflicts: 100,
   /** UpdateResult.tasks: autoSchedule changes at most 500 tasks; the other operations a few. */
   resultTasks: 500,
-  /** Query.features: evaluated flags. */
+  /** UpdateResult.changes: field-level changes (autoSchedule of 500 tasks stays well within). */
+  resultChanges: 5000,
+  /** UpdateResult.errors: domain problems of one request. */
+  resultErrors: 50,
+  /** UpdateResult.memory: memory notes of one operation. */
+  resultMemory: 20,
+  /** Query.features and UpdateResult.flags: evaluated flags. */
   features: 100,
+  /** WorkingDay.intervals: working intervals of one weekday. */
+  dayIntervals: 48,
 } as const;
 
 /** Page arguments of one goal's Goal.tasks. */
