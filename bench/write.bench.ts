@@ -196,9 +196,12 @@ const PAGE = JSON.stringify({
     '{ tasks(first: 20) { edges { cursor node { id title status priority scheduledStart scheduledEnd } } pageInfo { hasNextPage endCursor } } }',
 });
 
-/** The next createTask of `u`: tasks 2j and 2j+1 share day j's 10:00–11:00 slot (an OVERLAP). */
+/**
+ * The next createTask of `u`: task k lands on day ceil(k / 2) at 10:00–11:00, so tasks 2j-1 and 2j
+ * share a slot: every even task (the first measured one of each user included) is an OVERLAP.
+ */
 function createCall(u: BenchUser): Call & { start: number } {
-  const start = SLOT_BASE + (Math.floor(u.k / 2) % 365) * DAY_MS;
+  const start = SLOT_BASE + (Math.ceil(u.k / 2) % 365) * DAY_MS;
   u.k++;
   const iso = (t: number) => new Date(t).toISOString();
   return {
@@ -233,11 +236,19 @@ function scheduleCall(u: BenchUser): Call {
   };
 }
 
-/** Mutation answers: ok: true, else the first error code; counts answers carrying conflicts. */
-function mutationJudge(field: string, stats: { withConflicts: number }) {
+interface ConflictStats {
+  answers: number;
+  withConflicts: number;
+}
+
+const share = (s: ConflictStats) => round(s.withConflicts / Math.max(1, s.answers), 2);
+
+/** Mutation answers: ok: true, else the first error code; counts the ok answers carrying conflicts. */
+function mutationJudge(field: string, stats: ConflictStats) {
   return (status: number, body: unknown): Verdict => {
     const base = judgeGraphQL(status, body);
     if (base.kind !== 'ok') return base;
+    stats.answers++;
     const r = (
       body as {
         data?: Record<string, { ok: boolean; errors: Array<{ code: string }>; conflicts: unknown[] }>;
@@ -377,7 +388,13 @@ export async function run(): Promise<Record<string, unknown>> {
       const vsApollo = (r: LoadResult) => ({ ...r, ratio_to_bare_apollo: round(r.rps / apollo.rps) });
 
       let g = 0;
-      const createStats = { withConflicts: 0 };
+      const stats = (): ConflictStats => ({ answers: 0, withConflicts: 0 });
+      const [createSpreadStats, createSoloStats, scheduleSpreadStats, scheduleSoloStats] = [
+        stats(),
+        stats(),
+        stats(),
+        stats(),
+      ];
       log(`c=${c}: createTask over ${SPREAD_USERS} users`);
       const createSpread = await runLoad({
         url,
@@ -385,10 +402,8 @@ export async function run(): Promise<Record<string, unknown>> {
         durationMs: DURATION_MS,
         maxRequests: MAX_REQUESTS,
         next: () => createCall(spread[g++ % spread.length]!),
-        judge: mutationJudge('createTask', createStats),
+        judge: mutationJudge('createTask', createSpreadStats),
       });
-      const createSpreadConflicts = createStats.withConflicts;
-      createStats.withConflicts = 0;
       log(`c=${c}: createTask on one user`);
       const createSolo = await runLoad({
         url,
@@ -396,9 +411,8 @@ export async function run(): Promise<Record<string, unknown>> {
         durationMs: DURATION_MS,
         maxRequests: MAX_REQUESTS,
         next: () => createCall(solo),
-        judge: mutationJudge('createTask', createStats),
+        judge: mutationJudge('createTask', createSoloStats),
       });
-      const scheduleStats = { withConflicts: 0 };
       log(`c=${c}: scheduleTask over ${SPREAD_USERS} users`);
       const scheduleSpread = await runLoad({
         url,
@@ -406,10 +420,8 @@ export async function run(): Promise<Record<string, unknown>> {
         durationMs: DURATION_MS,
         maxRequests: MAX_REQUESTS,
         next: () => scheduleCall(spread[g++ % spread.length]!),
-        judge: mutationJudge('scheduleTask', scheduleStats),
+        judge: mutationJudge('scheduleTask', scheduleSpreadStats),
       });
-      const scheduleSpreadConflicts = scheduleStats.withConflicts;
-      scheduleStats.withConflicts = 0;
       log(`c=${c}: scheduleTask on one user`);
       const scheduleSolo = await runLoad({
         url,
@@ -417,7 +429,7 @@ export async function run(): Promise<Record<string, unknown>> {
         durationMs: DURATION_MS,
         maxRequests: MAX_REQUESTS,
         next: () => scheduleCall(solo),
-        judge: mutationJudge('scheduleTask', scheduleStats),
+        judge: mutationJudge('scheduleTask', scheduleSoloStats),
       });
       log(`c=${c}: reads`);
       const me = await runLoad({
@@ -434,28 +446,26 @@ export async function run(): Promise<Record<string, unknown>> {
         maxRequests: MAX_REQUESTS,
         next: () => ({ token: readers[g++ % readers.length]!.token, body: PAGE }),
       });
-      const share = (n: number, r: LoadResult) =>
-        round(n / Math.max(1, r.requests - r.errors - r.rate_limited), 2);
       out[`c${c}`] = {
         createTask_spread: {
           ...vsPg(createSpread),
           users: SPREAD_USERS,
-          share_with_conflicts: share(createSpreadConflicts, createSpread),
+          share_with_conflicts: share(createSpreadStats),
         },
         createTask_one_user: {
           ...vsPg(createSolo),
           users: 1,
-          share_with_conflicts: share(createStats.withConflicts, createSolo),
+          share_with_conflicts: share(createSoloStats),
         },
         scheduleTask_spread: {
           ...vsPg(scheduleSpread),
           users: SPREAD_USERS,
-          share_with_conflicts: share(scheduleSpreadConflicts, scheduleSpread),
+          share_with_conflicts: share(scheduleSpreadStats),
         },
         scheduleTask_one_user: {
           ...vsPg(scheduleSolo),
           users: 1,
-          share_with_conflicts: share(scheduleStats.withConflicts, scheduleSolo),
+          share_with_conflicts: share(scheduleSoloStats),
         },
         me: { ...vsApollo(me), users: SPREAD_USERS },
         tasks_page_20: { ...vsApollo(page), users: READERS },
