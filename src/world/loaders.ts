@@ -67,6 +67,7 @@ export interface ReadLoaders {
  * on which root read the database answered first. With it, the count follows the query's shape
  * only (one statement per loader per nesting level), whatever the page size or the timing; the
  * price is that a level waits for its slowest sibling read, which it shares a batch with anyway.
+ * A tracked read must not itself wait for a loader (it would wait for itself): track plain reads.
  */
 export class ReadWaves {
   private inFlight = 0;

@@ -181,6 +181,20 @@ describe('reads: per-request DataLoaders (statements per query)', function () {
     expect(counts[0], seen).to.be.at.most(16);
   });
 
+  it('costs exactly the same statements for every page size when no row repeats', async () => {
+    // Two root lists, then one statement per relation: goals, conflicts, goal pages, targets.
+    const query = `query($n: Int!) {
+      tasks(first: $n, filter: { tag: "page" }) {
+        edges { node { id goal { id tasks(first: 2) { edges { node { id } } } } conflicts { id } } }
+      }
+      operations(first: $n) { edges { node { id target { id } } } }
+    }`;
+    for (const n of [1, 4, PAGE_TASKS]) {
+      const { statements } = await run(alice, query, { n });
+      expect(statements, `page size ${n}`).to.have.length(6);
+    }
+  });
+
   it('Goal.tasks pages many goals in one statement, each with its own first and after', async () => {
     const { data: firstPage } = await run<{
       goals: Page<{ id: string; tasks: Page<{ id: string }> & { pageInfo: { endCursor: string } } }>;
