@@ -7,7 +7,8 @@
  * - a plain list holds at most its cap (LIST_CAPS: each one enforced by its resolver and stated in
  *   the schema's description); a list of scalars adds nothing;
  * - every other object counts 1 (the mutation's UpdateResult envelope 0), times the lists above it;
- * - fields skipped by `@skip`/`@include` and introspection count nothing.
+ * - fields skipped by `@skip`/`@include` and introspection count nothing; an interface or union
+ *   counts as its costliest possible type.
  *
  * So the dashboard query `conflicts(first: 100) { … tasks { … } alternatives { … } }` costs
  * 100 × (1 + 20 + 5) = 2,600, while `tasks(first: 100) { … dependsOn { dependsOn { … } } }`
@@ -21,6 +22,7 @@ import {
   getVariableValues,
   GraphQLIncludeDirective,
   GraphQLSkipDirective,
+  isAbstractType,
   isLeafType,
   isListType,
   isObjectType,
@@ -153,9 +155,17 @@ function fieldCost(
   const field = parent.getFields()[name];
   if (!field) return 0; // validation reports it
   const named = getNamedType(field.type);
-  if (isLeafType(named) || !isObjectType(named) || !node.selectionSet) return 0;
-  const page = isConnection(named) ? pageOf(field, node, w.vars) : 0;
-  const each = (isWrapper(named) ? 0 : 1) + costOf(w, node.selectionSet, named, page, seen);
+  if (isLeafType(named) || !node.selectionSet) return 0;
+  let each: number;
+  if (isAbstractType(named)) {
+    // An interface or union: its costliest possible type (fragments counted generously).
+    each = 0;
+    for (const t of w.schema.getPossibleTypes(named))
+      each = Math.max(each, 1 + costOf(w, node.selectionSet, t, 0, seen));
+  } else if (isObjectType(named)) {
+    const page = isConnection(named) ? pageOf(field, node, w.vars) : 0;
+    each = (isWrapper(named) ? 0 : 1) + costOf(w, node.selectionSet, named, page, seen);
+  } else return 0;
   if (!isListType(getNullableType(field.type))) return each;
   let items: number;
   if (name === 'edges' && isConnection(parent)) items = edges;

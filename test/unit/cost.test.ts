@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import {
   getNamedType,
   getNullableType,
+  isLeafType,
   isListType,
   isObjectType,
   parse,
@@ -111,7 +112,7 @@ describe('query cost (rows, type-aware)', () => {
     for (const type of Object.values(schema.getTypeMap())) {
       if (!isObjectType(type) || type.name.startsWith('__')) continue;
       for (const field of Object.values(type.getFields()) as Array<GraphQLField<unknown, unknown>>) {
-        if (!isListType(getNullableType(field.type)) || !isObjectType(getNamedType(field.type))) continue;
+        if (!isListType(getNullableType(field.type)) || isLeafType(getNamedType(field.type))) continue;
         if (field.name === 'edges' && /Connection$/.test(type.name)) continue;
         const key = `${type.name}.${field.name}`;
         lists.add(key);
