@@ -6,6 +6,7 @@
 import os from 'node:os';
 import { run as fanout } from './fanout.bench';
 import { run as schedule } from './schedule.bench';
+import { run as write } from './write.bench';
 
 /** A benchmark: returns JSON-serialisable results to merge into the printed object. */
 export type Bench = () => Promise<Record<string, unknown>>;
@@ -13,6 +14,7 @@ export type Bench = () => Promise<Record<string, unknown>>;
 const BENCHES: Record<string, Bench> = {
   schedule,
   fanout,
+  write,
 };
 
 async function main(): Promise<void> {

@@ -43,7 +43,7 @@ export interface Config {
   readonly undoDepth: number;
   /** PLANNER_MAX_QUERY_DEPTH: GraphQL depth limit. Default 10. */
   readonly maxQueryDepth: number;
-  /** PLANNER_MAX_QUERY_COST: GraphQL cost limit. Default 5000. */
+  /** PLANNER_MAX_QUERY_COST: most rows a query's response may hold (src/server/cost.ts). Default 100,000. */
   readonly maxQueryCost: number;
   /** PLANNER_MAX_BODY_BYTES: max HTTP request body. Default 1 MiB. */
   readonly maxBodyBytes: number;
@@ -140,7 +140,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     embeddedPgPort: int(env, 'PLANNER_EMBEDDED_PG_PORT', 54329, 0, 65535),
     undoDepth: int(env, 'PLANNER_UNDO_DEPTH', 100, 1, 10_000),
     maxQueryDepth: int(env, 'PLANNER_MAX_QUERY_DEPTH', 10, 2, 100),
-    maxQueryCost: int(env, 'PLANNER_MAX_QUERY_COST', 5000, 10, 1_000_000),
+    maxQueryCost: int(env, 'PLANNER_MAX_QUERY_COST', 100_000, 10, 10_000_000),
     maxBodyBytes: int(env, 'PLANNER_MAX_BODY_BYTES', 1_048_576, 1024, 104_857_600),
     shutdownGraceMs: int(env, 'PLANNER_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     outboxRetentionDays: int(env, 'PLANNER_OUTBOX_RETENTION_DAYS', 7, 1, 3650),

@@ -1,10 +1,9 @@
 /** The per-request GraphQL context: who is asking, the world, and per-request DataLoaders. */
-import DataLoader from 'dataloader';
 import { GraphQLError } from 'graphql';
 import type { DeliveryBudget, EventHub } from '../events/hub';
 import type { FlagService } from '../flags';
+import { createReadLoaders, ReadWaves, type ReadLoaders } from '../world/loaders';
 import type { World } from '../world/world';
-import type { ConflictView, GoalView, TaskView } from '../world/views';
 
 /** An authenticated caller (from a verified JWT). */
 export interface AuthContext {
@@ -16,12 +15,11 @@ export interface AuthContext {
   expiresAt: number;
 }
 
-/** Per-request loaders, scoped to one user (never shared between users or requests). */
-export interface Loaders {
-  task: DataLoader<string, TaskView | null>;
-  goal: DataLoader<string, GoalView | null>;
-  taskConflicts: DataLoader<string, ConflictView[]>;
-}
+/**
+ * Per-request loaders, scoped to one user (never shared between users or requests): every field
+ * resolved per parent goes through one of them, so a query costs a constant number of statements.
+ */
+export type Loaders = ReadLoaders;
 
 /** Where subscriptions get their events (the outbox-backed hub). */
 export type EventSource = Pick<EventHub, 'open'>;
@@ -30,6 +28,8 @@ export interface GraphQLContext {
   auth: AuthContext | null;
   world: World;
   loaders: Loaders | null;
+  /** The request's read waves: root reads are tracked so that loader batches go out together. */
+  waves: ReadWaves;
   /** Null where live events are not wired (subscriptions then fail with INTERNAL). */
   events: EventSource | null;
   /** The WebSocket connection's send budget, shared by its subscriptions (absent over HTTP). */
@@ -44,18 +44,20 @@ export function createContext(
   auth: AuthContext | null,
   events: EventSource | null = null,
 ): GraphQLContext {
-  if (!auth) return { auth: null, world, loaders: null, events };
-  const userId = auth.userId;
+  const waves = new ReadWaves();
+  if (!auth) return { auth: null, world, loaders: null, waves, events };
   return {
     auth,
     world,
     events,
-    loaders: {
-      task: new DataLoader((ids) => world.queries.tasksByIds(userId, ids)),
-      goal: new DataLoader((ids) => world.queries.goalsByIds(userId, ids)),
-      taskConflicts: new DataLoader((ids) => world.queries.openConflictsByTaskIds(userId, ids)),
-    },
+    waves,
+    loaders: createReadLoaders(world.queries, auth.userId, waves),
   };
+}
+
+/** Runs a root read of the request as part of its read waves (see ReadWaves). */
+export function tracked<T>(ctx: GraphQLContext, read: () => Promise<T>): Promise<T> {
+  return ctx.waves.track(read);
 }
 
 /** The authenticated caller, or a thrown UNAUTHENTICATED error. */

@@ -3,12 +3,17 @@ import type { ConflictStatus } from '../domain/types';
 import { toFlagUser } from '../flags/service';
 import type { TaskFilter } from '../world/query-service';
 import type { Page } from '../world/views';
-import { requireAuth, type GraphQLContext } from './context';
+import { requireAuth, tracked, type GraphQLContext } from './context';
 import { forbidden, guard } from './errors';
 
 /** Relay connection shape of a page. */
 export function connection<T>(p: Page<T>) {
   return { edges: p.items, pageInfo: { hasNextPage: p.hasNextPage, endCursor: p.endCursor } };
+}
+
+/** A root read: part of the request's read waves, a DomainError becoming a GraphQL error. */
+function read<T>(ctx: GraphQLContext, fn: () => Promise<T>): Promise<T> {
+  return guard(() => tracked(ctx, fn));
 }
 
 interface PageArgs {
@@ -19,37 +24,45 @@ interface PageArgs {
 export const queryResolvers = {
   me: (_: unknown, __: unknown, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);
-    return guard(() => ctx.world.queries.me(auth.userId));
+    return read(ctx, () => ctx.world.queries.me(auth.userId));
   },
   task: (_: unknown, args: { id: string }, ctx: GraphQLContext) =>
     requireAuth(ctx).loaders.task.load(args.id),
   tasks: async (_: unknown, args: PageArgs & { filter?: TaskFilter | null }, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);
-    return connection(
-      await guard(() => ctx.world.queries.tasks(auth.userId, args.filter, args.first, args.after)),
+    const page = await read(ctx, () =>
+      ctx.world.queries.tasks(auth.userId, args.filter, args.first, args.after),
     );
+    for (const { node } of page.items) auth.loaders.task.prime(node.id, node);
+    return connection(page);
   },
   goals: async (_: unknown, args: PageArgs, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);
-    return connection(await guard(() => ctx.world.queries.goals(auth.userId, args.first, args.after)));
+    const page = await read(ctx, () => ctx.world.queries.goals(auth.userId, args.first, args.after));
+    for (const { node } of page.items) auth.loaders.goal.prime(node.id, node);
+    return connection(page);
   },
-  schedule: (_: unknown, args: { from: Date; to: Date }, ctx: GraphQLContext) => {
+  schedule: async (_: unknown, args: { from: Date; to: Date }, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);
-    return guard(() => ctx.world.queries.schedule(auth.userId, args.from, args.to));
+    const tasks = await read(ctx, () => ctx.world.queries.schedule(auth.userId, args.from, args.to));
+    for (const t of tasks) auth.loaders.task.prime(t.id, t);
+    return tasks;
   },
   conflicts: async (_: unknown, args: PageArgs & { status?: ConflictStatus | null }, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);
     return connection(
-      await guard(() => ctx.world.queries.conflicts(auth.userId, args.status, args.first, args.after)),
+      await read(ctx, () => ctx.world.queries.conflicts(auth.userId, args.status, args.first, args.after)),
     );
   },
   operations: async (_: unknown, args: PageArgs, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);
-    return connection(await guard(() => ctx.world.queries.operations(auth.userId, args.first, args.after)));
+    return connection(
+      await read(ctx, () => ctx.world.queries.operations(auth.userId, args.first, args.after)),
+    );
   },
   undoState: (_: unknown, __: unknown, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);
-    return ctx.world.queries.undoState(auth.userId);
+    return tracked(ctx, () => ctx.world.queries.undoState(auth.userId));
   },
   memories: (_: unknown, __: unknown, ctx: GraphQLContext) => {
     requireAuth(ctx);
@@ -63,7 +76,7 @@ export const queryResolvers = {
   },
   exportMyData: (_: unknown, __: unknown, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);
-    return guard(() => ctx.world.queries.exportMyData(auth.userId));
+    return read(ctx, () => ctx.world.queries.exportMyData(auth.userId));
   },
   rolloutReport: (_: unknown, args: { feature?: string | null }, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);

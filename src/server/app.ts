@@ -150,6 +150,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
         error: (m) => log.error(String(m)),
       },
       plugins: [
+        ...limits.plugins, // the row cost limit (needs the variables; validation rules cannot see them)
         ApolloServerPluginUsageReportingDisabled(),
         ApolloServerPluginSchemaReportingDisabled(),
         ...(config.nodeEnv === 'development' ? [] : [ApolloServerPluginLandingPageDisabled()]),

@@ -2,8 +2,8 @@
  * GraphQL over WebSocket (graphql-ws protocol, `graphql-transport-ws` subprotocol) on the HTTP
  * server's `/graphql` path. Authentication happens once, in `connection_init`
  * (`connectionParams.authorization = "Bearer <jwt>"`): a missing or bad token closes the socket with
- * 4401. Every operation is parsed and validated with the same limits as HTTP, and its errors go
- * through the same formatError.
+ * 4401. Every operation is parsed and validated with the same limits as HTTP (the row cost
+ * included, with the operation's variables), and its errors go through the same formatError.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -207,6 +207,14 @@ export function createWebSocketServer(opts: WebSocketOptions): GraphQLWebSocketS
         }
         const errors = validate(opts.schema, document, rules);
         if (errors.length > 0) return errors.map((e) => withDefaultCode(e, 'GRAPHQL_VALIDATION_FAILED'));
+        // The cost limit needs the variables: the same check as HTTP's Apollo plugin.
+        const refused = opts.limits.checkCost(
+          opts.schema,
+          document,
+          payload.operationName,
+          payload.variables,
+        );
+        if (refused) return [refused];
         return {
           schema: opts.schema,
           document,

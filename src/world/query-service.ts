@@ -26,8 +26,8 @@ export const MAX_PAGE = 100;
 export const DEFAULT_PAGE = 20;
 /** The longest range `schedule(from, to)` accepts, in days. */
 export const MAX_SCHEDULE_RANGE_DAYS = 366;
-/** The most tasks `schedule(from, to)` returns. */
-export const MAX_SCHEDULE_ITEMS = 5000;
+/** The most tasks `schedule(from, to)` returns (the earliest by start); the cost limit counts this many. */
+export const MAX_SCHEDULE_ITEMS = 1000;
 
 export interface TaskFilter {
   status?: TaskStatus[] | null;
@@ -166,6 +166,107 @@ export class QueryService {
       [userId, ids.filter(isUuid)],
     );
     return ids.map((id) => rows.filter((r) => r.task_ids.includes(id)).map(mapConflict));
+  }
+
+  /**
+   * OPEN conflicts per task id, at most `cap` per task (oldest first), in ONE statement whatever
+   * the number of tasks: the per-request loader behind Task.conflicts.
+   */
+  async openConflictsOfTasks(userId: string, ids: readonly string[], cap: number): Promise<ConflictView[][]> {
+    const valid = [...new Set(ids.filter(isUuid))];
+    const rows =
+      valid.length === 0
+        ? []
+        : await this.q<ConflictRow & { key_task_id: string }>(
+            `SELECT k.task_id AS key_task_id, c.* FROM unnest($2::uuid[]) AS k(task_id)
+             CROSS JOIN LATERAL (
+               SELECT * FROM conflicts c
+               WHERE c.user_id = $1 AND c.status = 'OPEN' AND c.task_ids @> ARRAY[k.task_id]
+               ORDER BY c.detected_at, c.id LIMIT $3
+             ) c`,
+            [userId, valid, cap],
+          );
+    const byTask = new Map<string, ConflictView[]>();
+    for (const r of rows) {
+      const list = byTask.get(r.key_task_id) ?? [];
+      list.push(mapConflict(r));
+      byTask.set(r.key_task_id, list);
+    }
+    return ids.map((id) => byTask.get(id) ?? []);
+  }
+
+  /**
+   * Goal.tasks for many goals in ONE statement (a LATERAL page per goal): each key is one goal's
+   * page arguments. A bad `first` or cursor fails only its own key (a DomainError in its slot).
+   */
+  async tasksOfGoals(
+    userId: string,
+    keys: ReadonlyArray<{ goalId: string; first?: number | null; after?: string | null }>,
+  ): Promise<Array<Page<TaskView> | DomainError>> {
+    const out: Array<Page<TaskView> | DomainError> = keys.map(() => ({
+      items: [],
+      hasNextPage: false,
+      endCursor: null,
+    }));
+    const slot: number[] = [];
+    const goalIds: string[] = [];
+    const afterAt: Array<string | null> = [];
+    const afterId: Array<string | null> = [];
+    const limits: number[] = [];
+    keys.forEach((k, i) => {
+      if (!isUuid(k.goalId)) return;
+      try {
+        const limit = pageSize(k.first);
+        const [at, id] = k.after ? decodeCursor(k.after, ['date', 'uuid']) : [null, null];
+        slot.push(i);
+        goalIds.push(k.goalId);
+        afterAt.push(at as string | null);
+        afterId.push(id as string | null);
+        limits.push(limit);
+      } catch (err) {
+        if (!(err instanceof DomainError)) throw err;
+        out[i] = err;
+      }
+    });
+    if (slot.length === 0) return out;
+    const rows = await this.q<TaskRow & { key_ord: string }>(
+      `SELECT k.ord AS key_ord, t.* FROM unnest($2::uuid[], $3::timestamptz[], $4::uuid[], $5::int[])
+         WITH ORDINALITY AS k(goal_id, after_at, after_id, lim, ord)
+       CROSS JOIN LATERAL (
+         SELECT ${TASK_COLUMNS} FROM tasks t
+         WHERE t.user_id = $1 AND t.goal_id = k.goal_id
+           AND (k.after_at IS NULL OR (t.created_at, t.id) > (k.after_at, k.after_id))
+         ORDER BY t.created_at, t.id LIMIT k.lim + 1
+       ) t
+       ORDER BY k.ord, t.created_at, t.id`,
+      [userId, goalIds, afterAt, afterId, limits],
+    );
+    const byKey = new Map<number, TaskView[]>();
+    for (const r of rows) {
+      const k = Number(r.key_ord) - 1;
+      const list = byKey.get(k) ?? [];
+      list.push(mapTask(r));
+      byKey.set(k, list);
+    }
+    slot.forEach((i, k) => {
+      out[i] = page(byKey.get(k) ?? [], limits[k]!, (t) => [iso(t.createdAt), t.id]);
+    });
+    return out;
+  }
+
+  /** Operations by id (the undo/redo target), aligned with `ids`, null where absent; no JSON columns. */
+  async operationsByIds(userId: string, ids: readonly string[]): Promise<Array<OperationView | null>> {
+    const valid = ids.filter(isUuid);
+    const rows =
+      valid.length === 0
+        ? []
+        : await this.q<OperationRow>(
+            `SELECT id, seq, kind, actor, state, created_at, target_operation_id FROM operations
+             WHERE user_id = $1 AND id = ANY($2::uuid[])`,
+            [userId, valid],
+          );
+    const byId = new Map(rows.map((r) => [r.id, mapOperation(r)]));
+    return ids.map((id) => byId.get(id) ?? null);
   }
 
   /** Tasks matching `filter`, oldest first (created_at, id), keyset-paginated. */
