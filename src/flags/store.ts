@@ -244,6 +244,7 @@ export class DatabasePoller {
   private known: number;
   private polling: Promise<void> | null = null;
   private refusedVersion: number | null = null;
+  private failing = false;
 
   constructor(
     private readonly store: FeatureStore,
@@ -274,6 +275,10 @@ export class DatabasePoller {
   private async doPoll(): Promise<void> {
     try {
       const changed = await this.store.changedSince(this.known);
+      if (this.failing) {
+        this.failing = false;
+        this.opts.info?.('features poll recovered', { inForce: this.known });
+      }
       if (!changed || changed.version === this.refusedVersion) return;
       try {
         const warnings = this.service.apply(changed.payload, {
@@ -293,7 +298,9 @@ export class DatabasePoller {
         });
       }
     } catch (err) {
-      this.opts.warn?.('features poll failed; will retry', { err });
+      // Logged once per outage (not every period); the payload in force stays.
+      if (!this.failing) this.opts.warn?.('features poll failed; will retry', { err, inForce: this.known });
+      this.failing = true;
     }
   }
 }

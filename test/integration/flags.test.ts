@@ -176,6 +176,20 @@ describe('flags on Postgres (integration)', function () {
       expect(f.service.payload.version).to.equal(4);
       expect(f.service.forUser(synthetic(1)).isOn(FLAGS.UNDO)).to.equal(true);
     });
+    it('a database outage keeps the payload in force and is logged once, not every period', async () => {
+      const f = await start();
+      await f.store.update('tester', 'features disable undo', FLAGS.UNDO, (p) => disable(p, FLAGS.UNDO));
+      await db.ds.query(`ALTER TABLE feature_payload RENAME TO feature_payload_away`);
+      await f.poller!.poll();
+      await f.poller!.poll();
+      expect(warnings.filter((w) => w.startsWith('features poll failed'))).to.have.length(1);
+      expect(f.service.payload.version).to.equal(1);
+      expect(f.service.forUser(synthetic(1)).isOn(FLAGS.UNDO)).to.equal(true);
+      await db.ds.query(`ALTER TABLE feature_payload_away RENAME TO feature_payload`);
+      await f.poller!.poll();
+      expect(f.service.payload.version).to.equal(2);
+      expect(f.service.forUser(synthetic(1)).isOn(FLAGS.UNDO)).to.equal(false);
+    });
   });
 
   describe('bucketing', () => {
