@@ -6,6 +6,15 @@
  *   f.isOn(FLAGS.UNDO); f.variant(EXPERIMENTS.ALTERNATIVE_RANKING); f.evaluations();
  *   flags.recorder.recordUsage(f, USAGE.UNDO_USED);                      // no I/O, batched
  *   await flags.close();                                                  // at shutdown (flushes)
+ *
+ * In the write path (between load and write; nothing here does I/O or adds a round trip):
+ *   const f = flags.service.forUser(toFlagUser(loadedUser));
+ *   requireFlag(f, FLAGS.UNDO)                       → FEATURE_DISABLED for undo/redo (MUTATION_GATES)
+ *   enhancedInputErrors(f, input)                    → FEATURE_DISABLED per goalId/dependsOn/tags/estimateMinutes
+ *   f.isOn(FLAGS.CONFLICT_RESOLUTION)                → compute alternatives / allow AUTO_RESOLVE or not
+ *   rankAlternatives(f.variant(EXPERIMENTS.ALTERNATIVE_RANKING), alternatives, currentStartOf)
+ *   result.flags = f.evaluations()                   → UpdateResult.flags (variant and source)
+ *   flags.recorder.recordUsage(f, USAGE.UNDO_USED)   → after commit (or on success), batched
  */
 import type { DataSource } from 'typeorm';
 import { defaultPayload } from './payload';
