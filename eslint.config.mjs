@@ -96,6 +96,17 @@ export default tseslint.config(
       },
     ],
   ),
+  restrict(
+    ['src/flags/**/*.ts'],
+    [
+      NO_COMPOSITION_ROOT,
+      {
+        regex: `${folder('world')}|${folder('resolvers')}|${folder('events')}|${folder('agent')}|^(graphql|graphql-ws|ws|@apollo/.*)(/|$)`,
+        message:
+          'src/flags is an adapter over GrowthBook and its tables: the world and GraphQL call it, not the reverse.',
+      },
+    ],
+  ),
   // src/server and src/cli are the composition root: only the dev-dependency rule applies.
   restrict(['src/server/**/*.ts', 'src/cli/**/*.ts'], []),
 

@@ -4,6 +4,7 @@
  *
  *   planner token --email <address> [--name <display name>]   token alone on the last stdout line
  *   planner migrate up|down|status
+ *   planner features list|enable|disable|phase|import|audit   (src/cli/features.ts)
  *
  * Exit codes: 0 success, 1 failure (configuration, database), 2 bad usage.
  */
@@ -13,6 +14,7 @@ import { mintToken } from '../server/auth';
 import { openDatabase, type OpenDatabase } from '../server/database';
 import { createLogger } from '../server/logger';
 import { systemClock } from '../world/clock';
+import { FEATURES_USAGE, runFeatures } from './features';
 import { DomainError } from '../world/errors';
 import { createWorld } from '../world/world';
 
@@ -21,6 +23,7 @@ export const USAGE = `usage:
       Create the user if needed and print a JWT for it (alone on the last line of stdout).
   planner migrate up|down|status
       Apply pending migrations, revert the latest one, or list them with their state.
+${FEATURES_USAGE}
   planner help
       Show this text.
 
@@ -156,6 +159,7 @@ export async function run(
   env: Record<string, string | undefined> = process.env,
   io: Io = stdio,
 ): Promise<number> {
+  if (argv[0] === 'features') return runFeatures(argv.slice(1), env, io);
   try {
     const cmd = parseCommand(argv);
     if (cmd.kind === 'help') {

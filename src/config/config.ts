@@ -55,6 +55,14 @@ export interface Config {
   readonly maxSubscriptionsPerConnection: number;
   /** PLANNER_WS_MAX_BUFFERED_BYTES: a socket whose send buffer exceeds this is closed. Default 4 MiB. */
   readonly wsMaxBufferedBytes: number;
+  /** PLANNER_FLAGS_POLL_MS: how often the features payload's version is polled. Default 1000 (≤ 5000). */
+  readonly flagsPollMs: number;
+  /** GROWTHBOOK_API_HOST: remote GrowthBook (with GROWTHBOOK_CLIENT_KEY); null → the database payload. */
+  readonly growthbookApiHost: string | null;
+  /** GROWTHBOOK_CLIENT_KEY: SDK connection key of the remote GrowthBook. Secret. */
+  readonly growthbookClientKey: string | null;
+  /** GROWTHBOOK_REFRESH_MS: how often the remote payload is fetched. Default 30000. */
+  readonly growthbookRefreshMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -99,6 +107,18 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       undefined,
     );
   }
+  const growthbookApiHost = str(env, 'GROWTHBOOK_API_HOST') ?? null;
+  const growthbookClientKey = str(env, 'GROWTHBOOK_CLIENT_KEY') ?? null;
+  if (growthbookApiHost !== null && !/^https?:\/\/[^/\s]+/.test(growthbookApiHost)) {
+    throw new ConfigError('GROWTHBOOK_API_HOST', 'an http:// or https:// URL', growthbookApiHost);
+  }
+  if ((growthbookApiHost === null) !== (growthbookClientKey === null)) {
+    const [missing, given] =
+      growthbookApiHost === null
+        ? ['GROWTHBOOK_API_HOST', 'GROWTHBOOK_CLIENT_KEY']
+        : ['GROWTHBOOK_CLIENT_KEY', 'GROWTHBOOK_API_HOST'];
+    throw new ConfigError(missing, `a value when ${given} is set (remote GrowthBook needs both)`, undefined);
+  }
   const host = str(env, 'HOST') ?? '127.0.0.1';
   if (!/^[A-Za-z0-9.:\-[\]]+$/.test(host)) throw new ConfigError('HOST', 'a host name or IP address', host);
 
@@ -126,6 +146,10 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     outboxRetentionDays: int(env, 'PLANNER_OUTBOX_RETENTION_DAYS', 7, 1, 3650),
     maxSubscriptionsPerConnection: int(env, 'PLANNER_MAX_SUBSCRIPTIONS_PER_CONNECTION', 20, 1, 1000),
     wsMaxBufferedBytes: int(env, 'PLANNER_WS_MAX_BUFFERED_BYTES', 4 * 1_048_576, 65_536, 1_073_741_824),
+    flagsPollMs: int(env, 'PLANNER_FLAGS_POLL_MS', 1000, 50, 5000),
+    growthbookApiHost,
+    growthbookClientKey,
+    growthbookRefreshMs: int(env, 'GROWTHBOOK_REFRESH_MS', 30_000, 100, 3_600_000),
   };
   return Object.freeze(config);
 }

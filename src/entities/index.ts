@@ -1,5 +1,11 @@
 import { ConflictEntity } from './conflict.entity';
 import { EventEntity } from './event.entity';
+import {
+  ExperimentExposureEntity,
+  FeatureAuditEntity,
+  FeaturePayloadEntity,
+  FeatureUsageEntity,
+} from './feature-flags.entity';
 import { GoalEntity } from './goal.entity';
 import { IdempotencyKeyEntity } from './idempotency-key.entity';
 import { OperationEntity } from './operation.entity';
@@ -10,6 +16,10 @@ import { UserEntity } from './user.entity';
 export {
   ConflictEntity,
   EventEntity,
+  ExperimentExposureEntity,
+  FeatureAuditEntity,
+  FeaturePayloadEntity,
+  FeatureUsageEntity,
   GoalEntity,
   IdempotencyKeyEntity,
   OperationEntity,
@@ -28,4 +38,8 @@ export const ENTITIES = [
   ConflictEntity,
   EventEntity,
   IdempotencyKeyEntity,
+  FeaturePayloadEntity,
+  FeatureAuditEntity,
+  ExperimentExposureEntity,
+  FeatureUsageEntity,
 ];

@@ -1,4 +1,5 @@
 import { Foundation1764140000000 } from './1764140000000-Foundation';
+import { FeatureFlags1796058057502 } from './1796058057502-FeatureFlags';
 
 /** Every migration, in order. Never edit one that has landed: add a new one. */
-export const MIGRATIONS = [Foundation1764140000000];
+export const MIGRATIONS = [Foundation1764140000000, FeatureFlags1796058057502];

@@ -1,6 +1,7 @@
 /** The per-request GraphQL context: who is asking, the world, and per-request DataLoaders. */
 import { GraphQLError } from 'graphql';
 import type { DeliveryBudget, EventHub } from '../events/hub';
+import type { FlagService } from '../flags';
 import { createReadLoaders, ReadWaves, type ReadLoaders } from '../world/loaders';
 import type { World } from '../world/world';
 
@@ -33,6 +34,8 @@ export interface GraphQLContext {
   events: EventSource | null;
   /** The WebSocket connection's send budget, shared by its subscriptions (absent over HTTP). */
   delivery?: DeliveryBudget;
+  /** Feature flags (GrowthBook), evaluated in memory per user; absent where not wired (`features` is then []). */
+  flags?: FlagService;
 }
 
 /** Builds the context of one request (or one subscription operation). */

@@ -1,5 +1,6 @@
 /** Query root: thin reads through the world's QueryService, scoped to the caller. */
 import type { ConflictStatus } from '../domain/types';
+import { toFlagUser } from '../flags/service';
 import type { TaskFilter } from '../world/query-service';
 import type { Page } from '../world/views';
 import { requireAuth, tracked, type GraphQLContext } from './context';
@@ -67,9 +68,11 @@ export const queryResolvers = {
     requireAuth(ctx);
     return [];
   },
-  features: (_: unknown, __: unknown, ctx: GraphQLContext) => {
-    requireAuth(ctx);
-    return [];
+  features: async (_: unknown, __: unknown, ctx: GraphQLContext) => {
+    const auth = requireAuth(ctx);
+    if (!ctx.flags) return [];
+    const me = await guard(() => ctx.world.queries.me(auth.userId));
+    return ctx.flags.forUser(toFlagUser(me)).evaluations({ expose: true }); // the client acts on these variants
   },
   exportMyData: (_: unknown, __: unknown, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);

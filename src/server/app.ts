@@ -14,6 +14,7 @@ import {
 import type { Config } from '../config/config';
 import { migrateUp, migrationStatus } from '../db/data-source';
 import { EventHub } from '../events/hub';
+import { startFlags, type Flags, type StartFlagsOptions } from '../flags';
 import { buildSchema, createContext, type GraphQLContext } from '../resolvers';
 import { systemClock, type Clock } from '../world/clock';
 import { createWorld, type World } from '../world/world';
@@ -48,6 +49,8 @@ export interface RunningApp {
   readonly world: World;
   /** The live event hub (outbox → subscriptions); exposed for operations and tests (retention clean-up). */
   readonly events: EventHub;
+  /** Feature flags: the FlagService (per-user evaluation), the exposure/usage recorder, the payload store. */
+  readonly flags: Flags;
   /** The HS256 secret tokens are verified with (config.jwtSecret or the data directory's). */
   readonly jwtSecret: string;
   /**
@@ -66,6 +69,25 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** The flags runtime's options from the configuration (remote mode when both GrowthBook variables are set). */
+export function flagsOptions(config: Config, clock: Clock, log: Logger): StartFlagsOptions {
+  const remote =
+    config.growthbookApiHost && config.growthbookClientKey
+      ? {
+          apiHost: config.growthbookApiHost,
+          clientKey: config.growthbookClientKey,
+          refreshMs: config.growthbookRefreshMs,
+        }
+      : null;
+  return {
+    pollMs: config.flagsPollMs,
+    remote,
+    now: () => clock.now(),
+    info: (msg, fields) => log.info(msg, fields),
+    warn: (msg, fields) => log.warn(msg, fields),
+  };
+}
+
 function urlHost(host: string): string {
   if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
   return host.includes(':') ? `[${host}]` : host;
@@ -80,6 +102,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
   const db: OpenDatabase = await openDatabase(config, log);
   let apollo: ApolloServer<GraphQLContext> | null = null;
   let hub: EventHub | null = null;
+  let flags: Flags | null = null;
   try {
     const applied = await migrateUp(db.dataSource);
     if (applied.length > 0) log.info('migrations applied', { applied });
@@ -91,6 +114,8 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
     });
     await events.start();
     hub = events;
+    flags = await startFlags(db.dataSource, flagsOptions(config, clock, log));
+    const flagService = flags.service;
 
     const schema = buildSchema();
     const limits = buildLimitRules({
@@ -156,7 +181,10 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
 
     const handler = createHttpHandler({
       apollo,
-      context: async (authorization) => createContext(world, auth(authorization), events),
+      context: async (authorization) => ({
+        ...createContext(world, auth(authorization), events),
+        flags: flagService,
+      }),
       readiness,
       maxBodyBytes: config.maxBodyBytes,
       isClosing: () => closing,
@@ -178,7 +206,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       schema,
       authenticate: auth,
       now: () => clock.now(),
-      context: (a) => createContext(world, a, events),
+      context: (a) => ({ ...createContext(world, a, events), flags: flagService }),
       limits,
       noIntrospection: production,
       maxOperationsPerConnection: config.maxSubscriptionsPerConnection,
@@ -223,6 +251,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       });
 
     const startedApollo = apollo;
+    const startedFlags = flags;
     let closed: Promise<void> | null = null;
     const doClose = async (): Promise<void> => {
       closing = true;
@@ -233,6 +262,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       server.closeAllConnections();
       await serverClosed;
       await events.close();
+      await startedFlags.close();
       try {
         await startedApollo.stop();
       } finally {
@@ -246,11 +276,13 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       port,
       world,
       events,
+      flags: startedFlags,
       jwtSecret: db.jwtSecret,
       close: () => (closed ??= doClose()),
     };
   } catch (err) {
     await hub?.close().catch(() => undefined);
+    await flags?.close().catch(() => undefined);
     await apollo?.stop().catch(() => undefined);
     await db.close().catch(() => undefined);
     throw err;
