@@ -5,19 +5,21 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import {
   ApolloServerPluginLandingPageDisabled,
   ApolloServerPluginSchemaReportingDisabled,
   ApolloServerPluginUsageReportingDisabled,
 } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { BREAK, GraphQLError, visit, type DocumentNode } from 'graphql';
 import type { Config } from '../config/config';
 import { migrateUp, migrationStatus } from '../db/data-source';
 import { EventHub } from '../events/hub';
 import { buildSchema, createContext, type GraphQLContext } from '../resolvers';
 import { systemClock, type Clock } from '../world/clock';
 import { createWorld, type World } from '../world/world';
-import { authenticate } from './auth';
+import { authenticate, tokenKey } from './auth';
 import { openDatabase, type OpenDatabase } from './database';
 import { createFormatError } from './errors';
 import { createHttpHandler, type Readiness } from './http-handler';
@@ -66,6 +68,37 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** True when the document asks for the schema (`__schema` or `__type`; `__typename` is not introspection). */
+export function isIntrospection(document: DocumentNode): boolean {
+  let found = false;
+  visit(document, {
+    Field(node) {
+      if (node.name.value === '__schema' || node.name.value === '__type') {
+        found = true;
+        return BREAK;
+      }
+      return undefined;
+    },
+  });
+  return found;
+}
+
+/**
+ * Introspection for authenticated callers only: the schema is public in the repository, but an
+ * anonymous client gets UNAUTHENTICATED (HTTP 401). WebSocket connections are always authenticated.
+ */
+const introspectionNeedsAuth: ApolloServerPlugin<GraphQLContext> = {
+  requestDidStart: async () => ({
+    didResolveOperation: async ({ document, contextValue }) => {
+      if (contextValue.auth === null && isIntrospection(document)) {
+        throw new GraphQLError('Introspection requires authentication: send Authorization: Bearer <token>.', {
+          extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
+        });
+      }
+    },
+  }),
+};
+
 function urlHost(host: string): string {
   if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
   return host.includes(':') ? `[${host}]` : host;
@@ -75,9 +108,9 @@ function urlHost(host: string): string {
 export async function startApp(config: Config, opts: StartAppOptions = {}): Promise<RunningApp> {
   const log = opts.log ?? createLogger(config.logLevel);
   const clock = opts.clock ?? systemClock;
-  const production = config.nodeEnv === 'production';
+  const devMode = config.devMode;
 
-  const db: OpenDatabase = await openDatabase(config, log);
+  const db: OpenDatabase = await openDatabase(config, log, { supervise: true });
   let apollo: ApolloServer<GraphQLContext> | null = null;
   let hub: EventHub | null = null;
   try {
@@ -100,16 +133,17 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       maxDirectives: MAX_DIRECTIVES,
       maxTokens: MAX_TOKENS,
     });
-    const formatError = createFormatError({ nodeEnv: config.nodeEnv, log });
+    const formatError = createFormatError({ devMode, log });
+    const key = tokenKey(db.jwtSecret); // made once: see auth.ts
     const auth = (value: unknown) =>
-      authenticate(value, db.jwtSecret, config.jwtIssuer, clock.now(), (reason) =>
+      authenticate(value, key, config.jwtIssuer, clock.now(), (reason) =>
         log.debug('token refused', { reason }),
       );
 
     apollo = new ApolloServer<GraphQLContext>({
       schema,
       nodeEnv: config.nodeEnv,
-      introspection: !production,
+      introspection: true, // for authenticated callers only: introspectionNeedsAuth
       csrfPrevention: true,
       formatError,
       validationRules: limits.validationRules,
@@ -127,7 +161,10 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       plugins: [
         ApolloServerPluginUsageReportingDisabled(),
         ApolloServerPluginSchemaReportingDisabled(),
-        ...(config.nodeEnv === 'development' ? [] : [ApolloServerPluginLandingPageDisabled()]),
+        introspectionNeedsAuth,
+        devMode
+          ? ApolloServerPluginLandingPageLocalDefault({ embed: true })
+          : ApolloServerPluginLandingPageDisabled(),
       ],
     });
     await apollo.start();
@@ -138,6 +175,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
 
     const readiness = async (): Promise<Readiness> => {
       if (closing) return { ok: false, reason: 'shutting down' };
+      if (db.databaseState() === 'restarting') return { ok: false, reason: 'database restarting' };
       try {
         const states = await withTimeout(
           migrationStatus(db.dataSource),
@@ -179,11 +217,11 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       now: () => clock.now(),
       context: (a) => createContext(world, a, events),
       limits,
-      noIntrospection: production,
+      noIntrospection: false, // every WebSocket connection is authenticated (onConnect)
       maxOperationsPerConnection: config.maxSubscriptionsPerConnection,
       maxBufferedBytes: config.wsMaxBufferedBytes,
       formatError,
-      production,
+      production: !devMode,
       log,
     });
     server.on('upgrade', (req, socket, head: Buffer) => {
