@@ -3,6 +3,7 @@
  * gracefully (a second signal forces the exit). A configuration error prints one line and exits 1.
  */
 import { ConfigError, loadConfig, type Config } from '../config/config';
+import { EmbeddedStartError } from '../db/embedded';
 import { startApp } from './app';
 import { createLogger } from './logger';
 
@@ -43,6 +44,9 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   process.stderr.write(`planner: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
-  if (err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  // Postgres's own reason is in the message already; a stack would only bury it.
+  if (err instanceof Error && err.stack && !(err instanceof EmbeddedStartError)) {
+    process.stderr.write(`${err.stack}\n`);
+  }
   process.exit(1);
 });
