@@ -32,6 +32,11 @@ export interface EmbeddedHandle {
   readonly logFile: string;
   /** Current state (always `running` until stop() without supervision). */
   state(): EmbeddedState;
+  /**
+   * Ends supervision: an exit from now on is expected (shutdown began; e.g. Ctrl-C in a terminal
+   * signals Postgres too, since it shares the terminal's process group). stop() implies it.
+   */
+  release(): void;
   /** Stops supervision and, when owned, the server. Idempotent. */
   stop(): Promise<void>;
 }
@@ -424,8 +429,9 @@ export async function startEmbeddedPostgres(opts: StartEmbeddedOptions): Promise
 
   const watchOwn = (instance: EmbeddedPostgres) => {
     childOf(instance)?.once('exit', (code, signal) => {
-      if (stopping || own !== instance) return;
-      own = null;
+      if (own !== instance) return;
+      own = null; // gone: nothing left to stop (the library's stop() would wait for an exit forever)
+      if (stopping) return;
       onLost(`embedded Postgres exited unexpectedly (${signal ?? `code ${code}`})`);
     });
   };
@@ -459,6 +465,11 @@ export async function startEmbeddedPostgres(opts: StartEmbeddedOptions): Promise
       return own !== null;
     },
     state: () => state,
+    release: () => {
+      stopping = true;
+      if (timer) clearTimeout(timer);
+      if (poller) clearInterval(poller);
+    },
     stop: () =>
       (stopped ??= (async () => {
         stopping = true;

@@ -263,6 +263,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
     let closed: Promise<void> | null = null;
     const doClose = async (): Promise<void> => {
       closing = true;
+      db.embedded?.release(); // from now on an exit of the embedded Postgres is expected
       log.info('shutting down');
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
