@@ -451,6 +451,14 @@ export async function startEmbeddedPostgres(opts: StartEmbeddedOptions): Promise
     poller.unref();
   };
 
+  // If this process exits without stop() (a forced exit, a crash), fast-shut-down our Postgres
+  // rather than leave it running orphaned (the library's own exit hook is removed above).
+  const onProcessExit = () => {
+    const child = own ? childOf(own) : undefined;
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+  };
+  process.on('exit', onProcessExit);
+
   if (supervise) {
     if (own) watchOwn(own);
     else if (reusedPid !== null) watchReused(reusedPid);
@@ -479,7 +487,11 @@ export async function startEmbeddedPostgres(opts: StartEmbeddedOptions): Promise
         await pending;
         const instance = own;
         own = null;
-        if (instance) await instance.stop();
+        try {
+          if (instance) await instance.stop();
+        } finally {
+          process.off('exit', onProcessExit);
+        }
       })()),
   };
 }
