@@ -23,7 +23,6 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   const app = await startApp(config, { log });
-  console.log(`planner listening on ${app.url}`);
 
   let stopping: { signal: NodeJS.Signals; at: number } | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -46,6 +45,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Only now: whoever waits for this line may signal us at once.
+  console.log(`planner listening on ${app.url}`);
 }
 
 main().catch((err: unknown) => {

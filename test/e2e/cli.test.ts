@@ -59,7 +59,8 @@ describe('entry points (e2e)', function () {
     it('one SIGTERM delivered twice (process group + relay) still shuts down cleanly and stops Postgres', async () => {
       const data = tempDataDir();
       try {
-        const child = spawn(bin('tsx'), ['src/server/main.ts'], {
+        // node itself (tsx as a loader), so that both signals reach main.ts and not tsx's relay.
+        const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/main.ts'], {
           cwd: PROJECT_ROOT,
           env: childEnv({ ...embeddedEnv(data.dir), PORT: '0', LOG_LEVEL: 'info' }),
           stdio: ['ignore', 'pipe', 'pipe'],
