@@ -169,7 +169,7 @@ function listLines(features: FeatureSummary[]): string[] {
 
 async function withStore<T>(config: Config, fn: (store: FeatureStore) => Promise<T>): Promise<T> {
   const log = createLogger(config.logLevel === 'debug' ? 'debug' : 'warn');
-  const db = await openDatabase(config, log, 'planner-cli');
+  const db = await openDatabase(config, log, { applicationName: 'planner-cli' });
   try {
     await migrateUp(db.dataSource);
     const store = new FeatureStore(db.dataSource);

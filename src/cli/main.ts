@@ -65,7 +65,7 @@ function parseFlags(args: string[], known: readonly string[]): Map<string, strin
 
 async function withDatabase<T>(config: Config, fn: (db: OpenDatabase) => Promise<T>): Promise<T> {
   const log = createLogger(config.logLevel === 'debug' ? 'debug' : 'warn');
-  const db = await openDatabase(config, log, 'planner-cli');
+  const db = await openDatabase(config, log, { applicationName: 'planner-cli' });
   try {
     return await fn(db);
   } finally {

@@ -35,9 +35,22 @@ export interface Config {
   readonly tokenTtlSeconds: number;
   /** LOG_LEVEL: debug | info | warn | error | silent. Default info (silent under test). */
   readonly logLevel: LogLevel;
-  /** NODE_ENV: development | production | test. Default development. */
+  /**
+   * NODE_ENV: development | production | test. Default development. It does NOT change what
+   * clients see (that is devMode); production requires PLANNER_JWT_SECRET with DATABASE_URL, test
+   * makes the default log level silent.
+   */
   readonly nodeEnv: NodeEnv;
-  /** PLANNER_EMBEDDED_PG_PORT: port of the embedded Postgres. Default 54329 (0 = pick a free one). */
+  /**
+   * PLANNER_DEV_MODE: true | false (also 1/0, yes/no, on/off). Default false, whatever NODE_ENV
+   * says. On: masked errors carry their original message, field suggestions are shown, and the
+   * landing page is served. Later development-only conveniences hang on the same switch.
+   */
+  readonly devMode: boolean;
+  /**
+   * PLANNER_EMBEDDED_PG_PORT: port of the embedded Postgres. Default 0: the port recorded in the
+   * data directory (`postgres.port`), else a free one, recorded there.
+   */
   readonly embeddedPgPort: number;
   /** PLANNER_UNDO_DEPTH: how many operations back a user can undo. Default 100. */
   readonly undoDepth: number;
@@ -79,6 +92,18 @@ function int(env: Env, name: string, def: number, min: number, max: number): num
   const n = Number(raw);
   if (n < min || n > max) throw new ConfigError(name, `an integer from ${min} to ${max}`, raw);
   return n;
+}
+
+const TRUE = ['true', '1', 'yes', 'on'];
+const FALSE = ['false', '0', 'no', 'off'];
+
+function bool(env: Env, name: string, def: boolean): boolean {
+  const raw = str(env, name);
+  if (raw === undefined) return def;
+  const v = raw.toLowerCase();
+  if (TRUE.includes(v)) return true;
+  if (FALSE.includes(v)) return false;
+  throw new ConfigError(name, 'true or false', raw);
 }
 
 function oneOf<T extends string>(env: Env, name: string, values: readonly T[], def: T): T {
@@ -137,7 +162,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       nodeEnv === 'test' ? 'silent' : 'info',
     ),
     nodeEnv,
-    embeddedPgPort: int(env, 'PLANNER_EMBEDDED_PG_PORT', 54329, 0, 65535),
+    devMode: bool(env, 'PLANNER_DEV_MODE', false),
+    embeddedPgPort: int(env, 'PLANNER_EMBEDDED_PG_PORT', 0, 0, 65535),
     undoDepth: int(env, 'PLANNER_UNDO_DEPTH', 100, 1, 10_000),
     maxQueryDepth: int(env, 'PLANNER_MAX_QUERY_DEPTH', 10, 2, 100),
     maxQueryCost: int(env, 'PLANNER_MAX_QUERY_COST', 100_000, 10, 10_000_000),

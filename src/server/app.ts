@@ -5,12 +5,14 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import {
   ApolloServerPluginLandingPageDisabled,
   ApolloServerPluginSchemaReportingDisabled,
   ApolloServerPluginUsageReportingDisabled,
 } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { BREAK, GraphQLError, visit, type DocumentNode } from 'graphql';
 import type { Config } from '../config/config';
 import { migrateUp, migrationStatus } from '../db/data-source';
 import { EventHub } from '../events/hub';
@@ -18,7 +20,7 @@ import { startFlags, type Flags, type StartFlagsOptions } from '../flags';
 import { buildSchema, createContext, type GraphQLContext } from '../resolvers';
 import { systemClock, type Clock } from '../world/clock';
 import { createWorld, type World } from '../world/world';
-import { authenticate } from './auth';
+import { authenticate, tokenKey } from './auth';
 import { openDatabase, type OpenDatabase } from './database';
 import { createFormatError } from './errors';
 import { createHttpHandler, type Readiness } from './http-handler';
@@ -88,6 +90,37 @@ export function flagsOptions(config: Config, clock: Clock, log: Logger): StartFl
   };
 }
 
+/** True when the document asks for the schema (`__schema` or `__type`; `__typename` is not introspection). */
+export function isIntrospection(document: DocumentNode): boolean {
+  let found = false;
+  visit(document, {
+    Field(node) {
+      if (node.name.value === '__schema' || node.name.value === '__type') {
+        found = true;
+        return BREAK;
+      }
+      return undefined;
+    },
+  });
+  return found;
+}
+
+/**
+ * Introspection for authenticated callers only: the schema is public in the repository, but an
+ * anonymous client gets UNAUTHENTICATED (HTTP 401). WebSocket connections are always authenticated.
+ */
+const introspectionNeedsAuth: ApolloServerPlugin<GraphQLContext> = {
+  requestDidStart: async () => ({
+    didResolveOperation: async ({ document, contextValue }) => {
+      if (contextValue.auth === null && isIntrospection(document)) {
+        throw new GraphQLError('Introspection requires authentication: send Authorization: Bearer <token>.', {
+          extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
+        });
+      }
+    },
+  }),
+};
+
 function urlHost(host: string): string {
   if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
   return host.includes(':') ? `[${host}]` : host;
@@ -97,9 +130,9 @@ function urlHost(host: string): string {
 export async function startApp(config: Config, opts: StartAppOptions = {}): Promise<RunningApp> {
   const log = opts.log ?? createLogger(config.logLevel);
   const clock = opts.clock ?? systemClock;
-  const production = config.nodeEnv === 'production';
+  const devMode = config.devMode;
 
-  const db: OpenDatabase = await openDatabase(config, log);
+  const db: OpenDatabase = await openDatabase(config, log, { supervise: true });
   let apollo: ApolloServer<GraphQLContext> | null = null;
   let hub: EventHub | null = null;
   let flags: Flags | null = null;
@@ -125,16 +158,17 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       maxDirectives: MAX_DIRECTIVES,
       maxTokens: MAX_TOKENS,
     });
-    const formatError = createFormatError({ nodeEnv: config.nodeEnv, log });
+    const formatError = createFormatError({ devMode, log });
+    const key = tokenKey(db.jwtSecret); // made once: see auth.ts
     const auth = (value: unknown) =>
-      authenticate(value, db.jwtSecret, config.jwtIssuer, clock.now(), (reason) =>
+      authenticate(value, key, config.jwtIssuer, clock.now(), (reason) =>
         log.debug('token refused', { reason }),
       );
 
     apollo = new ApolloServer<GraphQLContext>({
       schema,
       nodeEnv: config.nodeEnv,
-      introspection: !production,
+      introspection: true, // for authenticated callers only: introspectionNeedsAuth
       csrfPrevention: true,
       formatError,
       validationRules: limits.validationRules,
@@ -153,7 +187,10 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
         ...limits.plugins, // the row cost limit (needs the variables; validation rules cannot see them)
         ApolloServerPluginUsageReportingDisabled(),
         ApolloServerPluginSchemaReportingDisabled(),
-        ...(config.nodeEnv === 'development' ? [] : [ApolloServerPluginLandingPageDisabled()]),
+        introspectionNeedsAuth,
+        devMode
+          ? ApolloServerPluginLandingPageLocalDefault({ embed: true })
+          : ApolloServerPluginLandingPageDisabled(),
       ],
     });
     await apollo.start();
@@ -164,6 +201,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
 
     const readiness = async (): Promise<Readiness> => {
       if (closing) return { ok: false, reason: 'shutting down' };
+      if (db.databaseState() === 'restarting') return { ok: false, reason: 'database restarting' };
       try {
         const states = await withTimeout(
           migrationStatus(db.dataSource),
@@ -208,11 +246,11 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       now: () => clock.now(),
       context: (a) => ({ ...createContext(world, a, events), flags: flagService }),
       limits,
-      noIntrospection: production,
+      noIntrospection: false, // every WebSocket connection is authenticated (onConnect)
       maxOperationsPerConnection: config.maxSubscriptionsPerConnection,
       maxBufferedBytes: config.wsMaxBufferedBytes,
       formatError,
-      production,
+      production: !devMode,
       log,
     });
     server.on('upgrade', (req, socket, head: Buffer) => {
@@ -255,6 +293,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
     let closed: Promise<void> | null = null;
     const doClose = async (): Promise<void> => {
       closing = true;
+      db.embedded?.release(); // from now on an exit of the embedded Postgres is expected
       log.info('shutting down');
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

@@ -2,7 +2,12 @@
  * Authentication: HS256 JWTs minted by `planner token` (and tests), verified on every HTTP request
  * and WebSocket connection. Only HS256 is accepted; `iss`, `sub` (user id) and `exp` are required.
  * Time is passed in (`now`) so that an injected clock governs expiry, not the wall clock.
+ *
+ * The secret is turned into a KeyObject once (tokenKey): given a string, jsonwebtoken tries
+ * `crypto.createPublicKey` on every call first (it throws, then falls back to a secret key), which
+ * cost half the CPU of a trivial authenticated request.
  */
+import { createSecretKey, KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { AuthContext } from '../resolvers';
 
@@ -24,6 +29,17 @@ export interface TokenSubject {
 
 const ALGORITHM = 'HS256';
 
+/** User ids are UUIDs; a token whose `sub` is anything else is refused (UNAUTHENTICATED), never looked up. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A secret as given, or the key made from it. Make the key once (tokenKey) on hot paths. */
+export type TokenSecret = string | KeyObject;
+
+/** The HS256 key for a secret (UTF-8 bytes of the string), made once and reused for every token. */
+export function tokenKey(secret: TokenSecret): KeyObject {
+  return secret instanceof KeyObject ? secret : createSecretKey(Buffer.from(secret, 'utf8'));
+}
+
 function epochSeconds(now: Date): number {
   return Math.floor(now.getTime() / 1000);
 }
@@ -33,28 +49,33 @@ function epochSeconds(now: Date): number {
  * plus `email` and `role` claims.
  */
 export function mintToken(
-  secret: string,
+  secret: TokenSecret,
   issuer: string,
   subject: TokenSubject,
   ttlSeconds: number,
   now: Date,
 ): string {
   const iat = epochSeconds(now);
-  return jwt.sign({ email: subject.email, role: subject.role, iat, exp: iat + ttlSeconds }, secret, {
-    algorithm: ALGORITHM,
-    issuer,
-    subject: subject.userId,
-  });
+  return jwt.sign(
+    { email: subject.email, role: subject.role, iat, exp: iat + ttlSeconds },
+    tokenKey(secret),
+    {
+      algorithm: ALGORITHM,
+      issuer,
+      subject: subject.userId,
+    },
+  );
 }
 
 /**
  * Verifies a JWT (signature with HS256 only, issuer, expiry against `now`) and returns the auth
- * context. Throws AuthError when the token is malformed, forged, expired or lacks a claim.
+ * context. Throws AuthError when the token is malformed, forged, expired, lacks a claim, or its
+ * subject is not a user id (UUID).
  */
-export function verifyToken(secret: string, issuer: string, token: string, now: Date): AuthContext {
+export function verifyToken(secret: TokenSecret, issuer: string, token: string, now: Date): AuthContext {
   let payload: string | jwt.JwtPayload;
   try {
-    payload = jwt.verify(token, secret, {
+    payload = jwt.verify(token, tokenKey(secret), {
       algorithms: [ALGORITHM],
       issuer,
       clockTimestamp: epochSeconds(now),
@@ -66,9 +87,11 @@ export function verifyToken(secret: string, issuer: string, token: string, now: 
   if (typeof payload === 'string') throw new AuthError('token rejected: payload is not an object');
   const { sub, exp, role } = payload;
   if (typeof sub !== 'string' || sub.length === 0) throw new AuthError('token rejected: no subject');
+  if (!UUID.test(sub)) throw new AuthError('token rejected: subject is not a user id');
   if (typeof exp !== 'number') throw new AuthError('token rejected: no expiry');
   const safeRole: Role = role === 'ADMIN' ? 'ADMIN' : 'USER';
-  return { userId: sub, actor: `user:${sub}`, role: safeRole, expiresAt: exp };
+  const userId = sub.toLowerCase();
+  return { userId, actor: `user:${userId}`, role: safeRole, expiresAt: exp };
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
@@ -89,7 +112,7 @@ export function parseBearer(header: unknown): string | null {
  */
 export function authenticate(
   header: unknown,
-  secret: string,
+  secret: TokenSecret,
   issuer: string,
   now: Date,
   onReject?: (reason: string) => void,

@@ -6,7 +6,7 @@
 import type { DataSource } from 'typeorm';
 import type { Config } from '../config/config';
 import { createDataSource } from '../db/data-source';
-import { startEmbeddedPostgres, type EmbeddedHandle } from '../db/embedded';
+import { startEmbeddedPostgres, type EmbeddedHandle, type EmbeddedState } from '../db/embedded';
 import { loadOrCreateSecrets } from '../db/secrets';
 import type { Logger } from './logger';
 
@@ -19,19 +19,32 @@ export interface OpenDatabase {
   readonly jwtSecret: string;
   /** The embedded server when DATABASE_URL is unset (owned or reused), else null. */
   readonly embedded: EmbeddedHandle | null;
+  /**
+   * `running`, or `restarting` while a supervised embedded Postgres is being restarted after an
+   * unexpected exit (always `running` with DATABASE_URL: that server is not ours to restart).
+   */
+  databaseState(): EmbeddedState;
   /** Destroys the DataSource, then stops the embedded Postgres if this process started it. Idempotent. */
   close(): Promise<void>;
 }
 
-/**
- * Connects to the configured database.
- * @param applicationName Postgres `application_name` (visible in pg_stat_activity). Default "planner".
- */
+export interface OpenDatabaseOptions {
+  /** Postgres `application_name` (visible in pg_stat_activity). Default "planner". */
+  applicationName?: string;
+  /**
+   * Restart the embedded Postgres with backoff if it exits unexpectedly (the server does; the
+   * short-lived CLI does not). Default false.
+   */
+  supervise?: boolean;
+}
+
+/** Connects to the configured database (see OpenDatabaseOptions for the defaults). */
 export async function openDatabase(
   config: Config,
   log: Logger,
-  applicationName = 'planner',
+  opts: OpenDatabaseOptions = {},
 ): Promise<OpenDatabase> {
+  const applicationName = opts.applicationName ?? 'planner';
   const needSecrets = config.databaseUrl === null || config.jwtSecret === null;
   const secrets = needSecrets ? loadOrCreateSecrets(config.dataDir) : null;
   const jwtSecret = config.jwtSecret ?? secrets!.jwtSecret;
@@ -43,10 +56,19 @@ export async function openDatabase(
       password: secrets!.pgPassword,
       port: config.embeddedPgPort,
       log: (line) => log.debug('embedded postgres', { line }),
+      supervise: opts.supervise
+        ? {
+            onState: (state, detail) =>
+              state === 'running'
+                ? log.info('embedded postgres running again', { detail })
+                : log.warn('embedded postgres unavailable', { state, detail }),
+          }
+        : false,
     });
     log.info(embedded.owned ? 'embedded postgres started' : 'embedded postgres reused', {
       dataDir: config.dataDir,
       port: embedded.port,
+      log: embedded.logFile,
     });
     url = embedded.url;
   }
@@ -63,14 +85,16 @@ export async function openDatabase(
     url,
     jwtSecret,
     embedded,
+    databaseState: () => embedded?.state() ?? 'running',
     close: () =>
       (closed ??= (async () => {
         try {
           if (dataSource.isInitialized) await dataSource.destroy();
         } finally {
-          if (embedded?.owned) {
+          if (embedded) {
+            const owned = embedded.owned;
             await embedded.stop();
-            log.info('embedded postgres stopped');
+            if (owned) log.info('embedded postgres stopped');
           }
         }
       })()),

@@ -4,12 +4,14 @@
  * An error survives only when its `extensions.code` is one we raise on purpose (UNAUTHENTICATED,
  * FORBIDDEN, QUERY_TOO_COMPLEX, RATE_LIMITED, INTERNAL, and the domain codes of CONTRACT.md such as
  * NOT_FOUND) or one of Apollo's client-error codes (parse, validation, bad input, bad request…). Anything else — a bug, a database error — becomes
- * `{message: 'Unexpected error.', extensions: {code: 'INTERNAL'}}`; the original is logged, and
- * in development its message is added under `extensions.originalMessage`.
+ * `{message: 'Unexpected error.', extensions: {code: 'INTERNAL', logId}}`: the original (message,
+ * stack) is logged with the same `logId`, so an operator can find it from what the client reports.
+ * Only in dev mode (PLANNER_DEV_MODE, off by default whatever NODE_ENV says) is its message added
+ * under `extensions.originalMessage` and are field suggestions ("Did you mean …?") kept.
  */
+import { randomUUID } from 'node:crypto';
 import type { GraphQLFormattedError } from 'graphql';
 import { GraphQLError } from 'graphql';
-import type { NodeEnv } from '../config/config';
 import { USER_ERROR_CODES } from '../world/errors';
 import type { Logger } from './logger';
 
@@ -51,7 +53,7 @@ export class QueryTooComplexError extends GraphQLError {
 
 /** graphql-js's own token limit (`parse(..., {maxTokens})`) raises a syntax error with this text. */
 const TOKEN_LIMIT = /Document contains more tha[nt] \d+ tokens/; // graphql 16 says "more that"
-/** Field suggestions leak the schema; hidden in production. */
+/** Field suggestions leak the schema; hidden unless in dev mode. */
 const SUGGESTION = /\s*Did you mean .+\?/g;
 
 function codeOf(value: unknown): string | undefined {
@@ -114,10 +116,15 @@ function rootCause(error: unknown): unknown {
 }
 
 export interface FormatErrorOptions {
-  /** In `development` the original message of a masked error is added as `extensions.originalMessage`. */
-  nodeEnv: NodeEnv;
-  /** Where masked originals are logged (level error). */
+  /**
+   * Dev mode (config.devMode): the original message of a masked error is added as
+   * `extensions.originalMessage`, and field suggestions stay in validation messages.
+   */
+  devMode: boolean;
+  /** Where masked originals are logged (level error, with the `logId` the client sees). */
   log: Logger;
+  /** Makes the id that ties a masked error to its log line. Default: a random UUID. */
+  newLogId?: () => string;
 }
 
 /**
@@ -127,7 +134,7 @@ export interface FormatErrorOptions {
 export function createFormatError(
   opts: FormatErrorOptions,
 ): (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError {
-  const production = opts.nodeEnv === 'production';
+  const newLogId = opts.newLogId ?? randomUUID;
   return (formatted, error) => {
     if (isTooComplex(formatted, error)) {
       return {
@@ -138,18 +145,20 @@ export function createFormatError(
     }
     const code = effectiveCode(formatted, error);
     if (code !== undefined && KEPT.has(code)) {
-      const message = production ? formatted.message.replace(SUGGESTION, '') : formatted.message;
+      const message = opts.devMode ? formatted.message : formatted.message.replace(SUGGESTION, '');
       const { stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
       return { ...formatted, message, extensions: { ...extensions, code } };
     }
     const cause = rootCause(error);
+    const logId = newLogId();
     opts.log.error('unexpected error', {
+      logId,
       err: cause instanceof Error ? cause : String(cause),
       path: formatted.path,
       code,
     });
-    const extensions: Record<string, unknown> = { code: 'INTERNAL' };
-    if (opts.nodeEnv === 'development') extensions['originalMessage'] = formatted.message;
+    const extensions: Record<string, unknown> = { code: 'INTERNAL', logId };
+    if (opts.devMode) extensions['originalMessage'] = formatted.message;
     return {
       message: UNEXPECTED_MESSAGE,
       ...(formatted.locations ? { locations: formatted.locations } : {}),

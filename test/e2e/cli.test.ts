@@ -3,6 +3,7 @@
  * `planner` CLI (token, migrate) and restart persistence on an embedded Postgres data directory.
  */
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,6 +53,39 @@ describe('entry points (e2e)', function () {
         expect(r.stdout).to.equal('');
       });
     }
+  });
+
+  describe('npm start shutdown', () => {
+    it('one SIGTERM delivered twice (process group + relay) still shuts down cleanly and stops Postgres', async () => {
+      const data = tempDataDir();
+      try {
+        // node itself (tsx as a loader), so that both signals reach main.ts and not tsx's relay.
+        const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/main.ts'], {
+          cwd: PROJECT_ROOT,
+          env: childEnv({ ...embeddedEnv(data.dir), PORT: '0', LOG_LEVEL: 'info' }),
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stderr = '';
+        child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+        const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+        await new Promise<void>((resolve, reject) => {
+          let out = '';
+          child.stdout.setEncoding('utf8').on('data', (d: string) => {
+            out += d;
+            if (out.includes('planner listening on')) resolve();
+          });
+          void exited.then(() => reject(new Error(`exited before listening: ${stderr}`)));
+        });
+        child.kill('SIGTERM');
+        child.kill('SIGTERM');
+        expect(await exited, stderr).to.equal(0);
+        expect(stderr).not.to.contain('forcing exit');
+        expect(stderr).to.contain('"msg":"embedded postgres stopped"');
+        expect(fs.existsSync(path.join(data.dir, 'pg', 'postmaster.pid'))).to.equal(false);
+      } finally {
+        data.remove();
+      }
+    });
   });
 
   describe('planner CLI', () => {

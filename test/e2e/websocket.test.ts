@@ -70,7 +70,7 @@ describe('websocket layer (e2e, stub schema)', () => {
       noIntrospection: false,
       maxOperationsPerConnection: 2,
       maxBufferedBytes: 4 * 1024 * 1024,
-      formatError: createFormatError({ nodeEnv: 'test', log: silentLogger }),
+      formatError: createFormatError({ devMode: false, log: silentLogger }),
       production: false,
       log: silentLogger,
     });
