@@ -1,13 +1,13 @@
 /**
  * The overlap lookups use the range index: with a realistic table (one user holding 20,000 scheduled tasks
  * over a year, other users beside) and fresh statistics (ANALYZE), the planner picks the GiST index
- * tasks_user_schedule_gist for the exact SQL the world runs (WINDOW_SQL and RANGES_SQL), with sequential
+ * tasks_user_schedule_gist for the exact SQL the world runs (RANGES_SQL, one range or several), with sequential
  * scans left enabled. Parameters are bound as the app binds them (unnamed statements: planned with values).
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { RANGES_SQL, WINDOW_SQL } from '../../src/world/conflict-sync';
+import { RANGES_SQL } from '../../src/world/loaded';
 import { testDatabaseUrl } from '../support/db';
 
 interface PlanNode {
@@ -87,11 +87,12 @@ describe('overlap lookups use the GiST range index (EXPLAIN)', function () {
     ]);
   });
 
-  it('the window lookup (loadWindow) is an index scan on tasks_user_schedule_gist', async () => {
+  it('the window lookup (one range) is an index scan on tasks_user_schedule_gist', async () => {
     const enabled = await client.query<{ enable_seqscan: string }>('SHOW enable_seqscan');
     expect(enabled.rows[0]!.enable_seqscan).to.equal('on');
     const from = new Date(YEAR_START + 100 * 86_400_000);
-    const plan = await explain(WINDOW_SQL, [heavy, from, new Date(from.getTime() + 3 * 86_400_000)]);
+    const window = `[${from.toISOString()},${new Date(from.getTime() + 3 * 86_400_000).toISOString()})`;
+    const plan = await explain(RANGES_SQL, [heavy, [window]]);
     const scans = taskScans(plan);
     expect(
       scans.map((n) => n['Index Name']),
