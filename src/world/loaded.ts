@@ -504,11 +504,11 @@ export function buildLoad(
     positions.push(`SELECT scheduled_start AS s, scheduled_end AS e FROM ft WHERE scheduled_start IS NOT NULL`);
   }
   if (hasTarget) {
-    positions.push(`SELECT (r->>'scheduledStart')::timestamptz, (r->>'scheduledEnd')::timestamptz FROM srows
+    positions.push(`SELECT (r->>'scheduledStart')::timestamptz AS s, (r->>'scheduledEnd')::timestamptz AS e FROM srows
       WHERE entity = 'Task' AND r->>'scheduledStart' IS NOT NULL`);
   }
   if (conflictIdSources.length) {
-    positions.push(`SELECT (a->>'start')::timestamptz, (a->>'end')::timestamptz FROM cf, jsonb_array_elements(cf.alternatives) a
+    positions.push(`SELECT (a->>'start')::timestamptz AS s, (a->>'end')::timestamptz AS e FROM cf, jsonb_array_elements(cf.alternatives) a
       WHERE a->>'start' IS NOT NULL AND a->>'end' IS NOT NULL`);
   }
   const explicit = (req.ranges ?? []).map((r) => `[${r.start.toISOString()},${r.end.toISOString()})`);

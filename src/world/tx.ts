@@ -247,7 +247,9 @@ export class WorldTx {
 
   /** Active conflicts with these keys. */
   activeConflictsByKeys(keys: string[]): StoredConflict[] {
-    this.need({ conflictKeys: keys.filter((k) => !this.base.keyCovered(k)) });
+    // A key naming a task created by this operation cannot be stored yet.
+    const fresh = (k: string) => !k.startsWith('OVER_CAPACITY:') && k.split(':').slice(1).some((id) => this.isNew(id));
+    this.need({ conflictKeys: keys.filter((k) => !this.base.keyCovered(k) && !fresh(k)) });
     const want = new Set(keys);
     return [...this.conflictsView().values()].filter((c) => isActive(c) && want.has(c.key));
   }
