@@ -54,7 +54,10 @@ export class Notifier {
         this.pending = [];
         if (!this.ds.isInitialized) return;
         try {
-          await this.ds.query('SELECT pg_notify($1, x) FROM unnest($2::text[]) AS x', [EVENTS_CHANNEL, batch]);
+          await this.ds.query('SELECT pg_notify($1, x) FROM unnest($2::text[]) AS x', [
+            EVENTS_CHANNEL,
+            batch,
+          ]);
         } catch {
           // A hint only: the hubs' sweep re-reads what a lost NOTIFY would have announced.
         }

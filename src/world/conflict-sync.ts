@@ -63,7 +63,10 @@ export function toAlternativeView(a: AlternativeProposal): AlternativeView {
 }
 
 /** The ranges a load should cover for these scheduled ranges: detection's days and the alternatives' horizon. */
-export function windowsFor(tx: { now: Date }, ranges: Array<{ start: Date; end: Date }>): Array<{ start: Date; end: Date }> {
+export function windowsFor(
+  tx: { now: Date },
+  ranges: Array<{ start: Date; end: Date }>,
+): Array<{ start: Date; end: Date }> {
   return ranges.map((r) => windowAround(r.start, r.end, tx.now, ALTERNATIVE_HORIZON_DAYS));
 }
 
@@ -86,8 +89,15 @@ export function loadRelevantWorld(
   const bounds: Array<{ start: Date; end: Date }> = [];
   for (const r of ranges) {
     // Whole local days, with a day's margin either side: capacity is per local day.
-    const days = localDaysTouched(new Date(r.start.getTime() - DAY_MS), new Date(r.end.getTime() + DAY_MS), tz);
-    bounds.push({ start: localDayBounds(days[0]!, tz).start, end: localDayBounds(days[days.length - 1]!, tz).end });
+    const days = localDaysTouched(
+      new Date(r.start.getTime() - DAY_MS),
+      new Date(r.end.getTime() + DAY_MS),
+      tz,
+    );
+    bounds.push({
+      start: localDayBounds(days[0]!, tz).start,
+      end: localDayBounds(days[days.length - 1]!, tz).end,
+    });
   }
   for (const d of extraDays) bounds.push(localDayBounds(d, tz));
   if (bounds.length > 0) {
@@ -120,7 +130,8 @@ export function alternativesFor(
     if (!tx.base.covers(window.from.getTime(), window.to.getTime())) {
       tx.need({ ranges: [{ start: window.from, end: window.to }] });
     }
-    for (const t of tx.planTasksMeeting([{ start: window.from, end: window.to }])) if (!all.has(t.id)) all.set(t.id, t);
+    for (const t of tx.planTasksMeeting([{ start: window.from, end: window.to }]))
+      if (!all.has(t.id)) all.set(t.id, t);
   }
   return proposeAlternatives(conflict, [...all.values()], settings, tx.now, ALTERNATIVE_OPTIONS).map(
     toAlternativeView,
@@ -185,7 +196,11 @@ export function checkAlternative(
  * them, plus the conflicts in `reconsider`), opening, refreshing and resolving stored conflicts.
  * Stages conflict rows and pushes conflict events to tx.events.
  */
-export function syncConflicts(tx: WorldTx, touched: string[], reconsider: StoredConflict[] = []): SyncOutcome {
+export function syncConflicts(
+  tx: WorldTx,
+  touched: string[],
+  reconsider: StoredConflict[] = [],
+): SyncOutcome {
   const out: SyncOutcome = { opened: [], resolved: [], open: [], changes: [] };
   if (touched.length === 0 && reconsider.length === 0) return out;
   const settings = tx.settings();
@@ -218,7 +233,13 @@ export function syncConflicts(tx: WorldTx, touched: string[], reconsider: Stored
     const keep = detectedKeys.has(c.key) && storedByKey.get(c.key)?.id === c.id;
     if (keep) continue;
     if (c.status === 'OPEN') {
-      const row: StoredConflict = { ...c, status: 'RESOLVED', active: false, closed_at: tx.now, version: c.version + 1 };
+      const row: StoredConflict = {
+        ...c,
+        status: 'RESOLVED',
+        active: false,
+        closed_at: tx.now,
+        version: c.version + 1,
+      };
       tx.putConflict(row);
       const view = mapConflict(row);
       out.resolved.push(view);

@@ -209,28 +209,67 @@ export class LoadedWorld {
     const out: LoadRequest = {};
     let any = false;
     const ids = (req.taskIds ?? []).filter((id) => !this.fullTasks.has(id) || !this.dependentsKnown.has(id));
-    if (ids.length) ((out.taskIds = ids), (any = true));
+    if (ids.length) {
+      out.taskIds = ids;
+      any = true;
+    }
     const ranges = (req.ranges ?? []).filter((r) => !this.covers(r.start.getTime(), r.end.getTime()));
-    if (ranges.length) ((out.ranges = ranges), (any = true));
+    if (ranges.length) {
+      out.ranges = ranges;
+      any = true;
+    }
     const goals = (req.goalIds ?? []).filter((g) => !this.goals.has(g));
-    if (goals.length) ((out.goalIds = goals), (any = true));
+    if (goals.length) {
+      out.goalIds = goals;
+      any = true;
+    }
     const refs = (req.goalRefs ?? []).filter((g) => !this.goalRefs.has(g));
-    if (refs.length) ((out.goalRefs = refs), (any = true));
+    if (refs.length) {
+      out.goalRefs = refs;
+      any = true;
+    }
     const cids = (req.conflictIds ?? []).filter(
       (c) => !this.conflictsAbsent.has(c) && this.conflicts.get(c)?.alternatives === undefined,
     );
-    if (cids.length) ((out.conflictIds = cids), (any = true));
+    if (cids.length) {
+      out.conflictIds = cids;
+      any = true;
+    }
     const keys = (req.conflictKeys ?? []).filter((k) => !this.keyCovered(k));
-    if (keys.length) ((out.conflictKeys = keys), (any = true));
-    if (req.allActiveConflicts && !this.allActiveConflicts) ((out.allActiveConflicts = true), (any = true));
+    if (keys.length) {
+      out.conflictKeys = keys;
+      any = true;
+    }
+    if (req.allActiveConflicts && !this.allActiveConflicts) {
+      out.allActiveConflicts = true;
+      any = true;
+    }
     const ops = (req.operationIds ?? []).filter((o) => !this.operations.has(o));
-    if (ops.length) ((out.operationIds = ops), (any = true));
-    if (req.latestUndoable && this.latestUndoable === undefined) ((out.latestUndoable = true), (any = true));
-    if (req.redoTarget && this.redoTarget === undefined) ((out.redoTarget = true), (any = true));
+    if (ops.length) {
+      out.operationIds = ops;
+      any = true;
+    }
+    if (req.latestUndoable && this.latestUndoable === undefined) {
+      out.latestUndoable = true;
+      any = true;
+    }
+    if (req.redoTarget && this.redoTarget === undefined) {
+      out.redoTarget = true;
+      any = true;
+    }
     const reach = (req.reachFrom ?? []).filter((r) => !this.reachSources.has(r));
-    if (reach.length) ((out.reachFrom = req.reachFrom), (any = true));
-    if (req.blockers && this.blockersKey !== blockersKey(req.blockers)) ((out.blockers = req.blockers), (any = true));
-    if (req.backlog !== undefined && this.backlog === null) ((out.backlog = req.backlog), (any = true));
+    if (reach.length) {
+      out.reachFrom = req.reachFrom;
+      any = true;
+    }
+    if (req.blockers && this.blockersKey !== blockersKey(req.blockers)) {
+      out.blockers = req.blockers;
+      any = true;
+    }
+    if (req.backlog !== undefined && this.backlog === null) {
+      out.backlog = req.backlog;
+      any = true;
+    }
     return any ? out : null;
   }
 
@@ -284,7 +323,11 @@ export class LoadedWorld {
     for (const w of (row.windows as Array<[number, number]> | null) ?? []) {
       this.addRange(Number(w[0]), Number(w[1]));
       if (this.user) {
-        for (const day of localDaysTouched(new Date(Number(w[0])), new Date(Number(w[1])), this.user.time_zone)) {
+        for (const day of localDaysTouched(
+          new Date(Number(w[0])),
+          new Date(Number(w[1])),
+          this.user.time_zone,
+        )) {
           this.conflictDayCover.add(day);
         }
       }
@@ -297,7 +340,8 @@ export class LoadedWorld {
     }
     const refIds = [...(req.goalRefs ?? []), ...((row.goal_ref_ids as string[] | null) ?? [])];
     for (const g of refIds) this.goalRefs.set(g, []);
-    for (const r of (row.goal_refs as Json[] | null) ?? []) this.goalRefs.get(r.goal_id as string)?.push(r.id as string);
+    for (const r of (row.goal_refs as Json[] | null) ?? [])
+      this.goalRefs.get(r.goal_id as string)?.push(r.id as string);
     for (const c of req.conflictIds ?? []) this.conflictsAbsent.add(c);
     for (const r of (row.conflicts as Json[] | null) ?? []) {
       const c = parseConflict(r);
@@ -346,7 +390,8 @@ function blockersKey(b: { afterSeq: number; entities: string[] }): string {
 
 /** Merges load requests (unions). */
 export function mergeRequests(a: LoadRequest, b: LoadRequest): LoadRequest {
-  const u = <T>(x?: T[], y?: T[]): T[] | undefined => (x || y ? [...new Set([...(x ?? []), ...(y ?? [])])] : undefined);
+  const u = <T>(x?: T[], y?: T[]): T[] | undefined =>
+    x || y ? [...new Set([...(x ?? []), ...(y ?? [])])] : undefined;
   return {
     taskIds: u(a.taskIds, b.taskIds),
     ranges: a.ranges || b.ranges ? [...(a.ranges ?? []), ...(b.ranges ?? [])] : undefined,
@@ -366,7 +411,12 @@ export function mergeRequests(a: LoadRequest, b: LoadRequest): LoadRequest {
 }
 
 /** Widens a scheduled range to what detection (whole local days, a day's margin) and alternatives (the search horizon) read. */
-export function windowAround(start: Date, end: Date, now: Date, horizonDays: number): { start: Date; end: Date } {
+export function windowAround(
+  start: Date,
+  end: Date,
+  now: Date,
+  horizonDays: number,
+): { start: Date; end: Date } {
   const s = start.getTime();
   const e = end.getTime();
   const n = now.getTime();
@@ -459,22 +509,36 @@ export function buildLoad(
   const hasTarget = Boolean(req.latestUndoable || req.redoTarget || req.operationIds?.length);
   if (hasTarget) {
     const which: string[] = [];
-    if (req.operationIds?.length) which.push(`SELECT id FROM operations WHERE user_id = $1 AND id = ANY(${p(uuids(req.operationIds))}::uuid[])`);
+    if (req.operationIds?.length)
+      which.push(
+        `SELECT id FROM operations WHERE user_id = $1 AND id = ANY(${p(uuids(req.operationIds))}::uuid[])`,
+      );
     if (req.latestUndoable) {
       which.push(`(SELECT w.id FROM (SELECT id, seq, state FROM operations WHERE user_id = $1 AND kind NOT IN ('UNDO','REDO')
         ORDER BY seq DESC LIMIT ${p(first?.undoDepth ?? 100)}) w WHERE w.state = 'APPLIED' ORDER BY w.seq DESC LIMIT 1)`);
     }
-    if (req.redoTarget) which.push(`(SELECT id FROM operations WHERE user_id = $1 AND redoable ORDER BY undone_by_seq DESC LIMIT 1)`);
-    ctes.push(`tgt AS (SELECT ${OP_FULL} FROM operations WHERE user_id = $1 AND id IN (${which.join(' UNION ')}))`);
+    if (req.redoTarget)
+      which.push(
+        `(SELECT id FROM operations WHERE user_id = $1 AND redoable ORDER BY undone_by_seq DESC LIMIT 1)`,
+      );
+    ctes.push(
+      `tgt AS (SELECT ${OP_FULL} FROM operations WHERE user_id = $1 AND id IN (${which.join(' UNION ')}))`,
+    );
     ctes.push(`snaps AS (SELECT s FROM tgt, jsonb_array_elements(tgt.forward || tgt.inverse) s)`);
-    ctes.push(`srows AS (SELECT s->>'entity' AS entity, s->>'id' AS id, s->'row' AS r FROM snaps WHERE jsonb_typeof(s->'row') = 'object')`);
+    ctes.push(
+      `srows AS (SELECT s->>'entity' AS entity, s->>'id' AS id, s->'row' AS r FROM snaps WHERE jsonb_typeof(s->'row') = 'object')`,
+    );
     cols.push(`${agg('o', 'SELECT * FROM tgt')} AS operations`);
   }
   const conflictIdSources: string[] = [];
-  if (req.conflictIds?.length) conflictIdSources.push(`SELECT unnest(${p(uuids(req.conflictIds))}::uuid[]) AS id`);
-  if (hasTarget) conflictIdSources.push(`SELECT (s->>'id')::uuid AS id FROM snaps WHERE s->>'entity' = 'Conflict'`);
+  if (req.conflictIds?.length)
+    conflictIdSources.push(`SELECT unnest(${p(uuids(req.conflictIds))}::uuid[]) AS id`);
+  if (hasTarget)
+    conflictIdSources.push(`SELECT (s->>'id')::uuid AS id FROM snaps WHERE s->>'entity' = 'Conflict'`);
   if (conflictIdSources.length) {
-    ctes.push(`cf AS (SELECT ${CONFLICT_LITE}, alternatives FROM conflicts WHERE user_id = $1 AND id IN (${conflictIdSources.join(' UNION ')}))`);
+    ctes.push(
+      `cf AS (SELECT ${CONFLICT_LITE}, alternatives FROM conflicts WHERE user_id = $1 AND id IN (${conflictIdSources.join(' UNION ')}))`,
+    );
   }
 
   if (req.backlog !== undefined) {
@@ -489,19 +553,25 @@ export function buildLoad(
   if (conflictIdSources.length) focus.push(`SELECT unnest(task_ids) AS id FROM cf`);
   if (hasTarget) {
     focus.push(`SELECT id::uuid AS id FROM (SELECT s->>'id' AS id FROM snaps WHERE s->>'entity' = 'Task') x`);
-    focus.push(`SELECT jsonb_array_elements_text(r->'dependsOn')::uuid AS id FROM srows WHERE entity = 'Task'`);
+    focus.push(
+      `SELECT jsonb_array_elements_text(r->'dependsOn')::uuid AS id FROM srows WHERE entity = 'Task'`,
+    );
   }
   const hasFocus = focus.length > 0;
   if (hasFocus) {
     ctes.push(`focus AS (${focus.join(' UNION ')})`);
-    ctes.push(`ft AS (SELECT ${TASK_COLS} FROM tasks t WHERE t.user_id = $1 AND t.id IN (SELECT id FROM focus))`);
+    ctes.push(
+      `ft AS (SELECT ${TASK_COLS} FROM tasks t WHERE t.user_id = $1 AND t.id IN (SELECT id FROM focus))`,
+    );
     cols.push(`(SELECT COALESCE(array_agg(id), '{}') FROM focus) AS focus_ids`);
     cols.push(`${agg('t', 'SELECT * FROM ft')} AS tasks`);
   }
   // Positions whose windows to load.
   const positions: string[] = [];
   if (hasFocus && req.windowsOfFocus !== false) {
-    positions.push(`SELECT scheduled_start AS s, scheduled_end AS e FROM ft WHERE scheduled_start IS NOT NULL`);
+    positions.push(
+      `SELECT scheduled_start AS s, scheduled_end AS e FROM ft WHERE scheduled_start IS NOT NULL`,
+    );
   }
   if (hasTarget) {
     positions.push(`SELECT (r->>'scheduledStart')::timestamptz AS s, (r->>'scheduledEnd')::timestamptz AS e FROM srows
@@ -583,8 +653,12 @@ export function buildLoad(
   const goalSources: string[] = [];
   if (req.goalIds?.length) goalSources.push(`SELECT unnest(${p(uuids(req.goalIds))}::uuid[]) AS id`);
   if (hasTarget) {
-    goalSources.push(`SELECT id::uuid AS id FROM (SELECT s->>'id' AS id FROM snaps WHERE s->>'entity' = 'Goal') x`);
-    goalSources.push(`SELECT (r->>'goalId')::uuid AS id FROM srows WHERE entity = 'Task' AND r->>'goalId' IS NOT NULL`);
+    goalSources.push(
+      `SELECT id::uuid AS id FROM (SELECT s->>'id' AS id FROM snaps WHERE s->>'entity' = 'Goal') x`,
+    );
+    goalSources.push(
+      `SELECT (r->>'goalId')::uuid AS id FROM srows WHERE entity = 'Task' AND r->>'goalId' IS NOT NULL`,
+    );
   }
   if (goalSources.length) {
     ctes.push(`gids AS (${goalSources.join(' UNION ')})`);
@@ -595,7 +669,10 @@ export function buildLoad(
   }
   const refSources: string[] = [];
   if (req.goalRefs?.length) refSources.push(`SELECT unnest(${p(uuids(req.goalRefs))}::uuid[]) AS id`);
-  if (hasTarget) refSources.push(`SELECT id::uuid AS id FROM (SELECT s->>'id' AS id FROM snaps WHERE s->>'entity' = 'Goal') x`);
+  if (hasTarget)
+    refSources.push(
+      `SELECT id::uuid AS id FROM (SELECT s->>'id' AS id FROM snaps WHERE s->>'entity' = 'Goal') x`,
+    );
   if (refSources.length) {
     ctes.push(`grefs AS (${refSources.join(' UNION ')})`);
     cols.push(`(SELECT COALESCE(array_agg(id), '{}') FROM grefs) AS goal_ref_ids`);
@@ -612,8 +689,11 @@ export function buildLoad(
   }
   if (req.blockers) {
     cols.push(
-      `${agg('b', `SELECT id, seq, kind, entities FROM operations WHERE user_id = $1 AND seq > ${p(req.blockers.afterSeq)}
-        AND entities && ${p(req.blockers.entities)}::text[] AND state = 'APPLIED'`)} AS blockers`,
+      `${agg(
+        'b',
+        `SELECT id, seq, kind, entities FROM operations WHERE user_id = $1 AND seq > ${p(req.blockers.afterSeq)}
+        AND entities && ${p(req.blockers.entities)}::text[] AND state = 'APPLIED'`,
+      )} AS blockers`,
     );
   }
   const sql = `${ctes.length ? `WITH ${ctes.join(',\n')}\n` : ''}SELECT ${cols.join(',\n')}`;

@@ -113,7 +113,8 @@ export function undoStateOf(
   let window = base.undoWindow.map((o) =>
     change.target && o.id === change.target.id ? { ...o, state: change.target.state } : o,
   );
-  if (change.newOp && !NON_ORDINARY.has(change.newOp.kind)) window = [change.newOp, ...window].slice(0, depth);
+  if (change.newOp && !NON_ORDINARY.has(change.newOp.kind))
+    window = [change.newOp, ...window].slice(0, depth);
   const applied = window.filter((o) => o.state === 'APPLIED');
   let canRedo = base.redoTop.length > 0;
   if (change.newOp && !NON_ORDINARY.has(change.newOp.kind)) canRedo = false;
@@ -150,11 +151,7 @@ export class Runner {
     return (this.ds.driver as unknown as { master: Pool }).master;
   }
 
-  failure(
-    undo: UndoStateView,
-    errors: UserErrorDetail[],
-    conflicts: ConflictView[] = [],
-  ): UpdateResultView {
+  failure(undo: UndoStateView, errors: UserErrorDetail[], conflicts: ConflictView[] = []): UpdateResultView {
     return {
       ok: false,
       operation: null,
@@ -185,7 +182,11 @@ export class Runner {
     const { sql, params } = buildLoad(userId, req, first, now, ALTERNATIVE_HORIZON_DAYS);
     const res = await client.query(sql, params);
     const row = res.rows[0] as Record<string, unknown>;
-    if (first && row.user && String((row.user as { event_seq: unknown }).event_seq) !== String(row.snap_event_seq)) {
+    if (
+      first &&
+      row.user &&
+      String((row.user as { event_seq: unknown }).event_seq) !== String(row.snap_event_seq)
+    ) {
       // The lock was waited for: the statement's snapshot predates the commit that released it.
       // Read again, now that the lock is held (a fresh snapshot).
       return this.load(client, base, userId, req, first, now);
@@ -193,7 +194,12 @@ export class Runner {
     base.absorb(req, row);
   }
 
-  async run(actor: Actor, spec: OperationSpec, opts: MutationOptions, attempt = 0): Promise<UpdateResultView> {
+  async run(
+    actor: Actor,
+    spec: OperationSpec,
+    opts: MutationOptions,
+    attempt = 0,
+  ): Promise<UpdateResultView> {
     const key = opts.idempotencyKey ?? null;
     if (key !== null && (key.length < 1 || [...key].length > 255)) {
       return this.failure(await this.failureUndo(actor.userId), [
@@ -211,7 +217,14 @@ export class Runner {
       inTx = true;
       const base = new LoadedWorld();
       const now = this.clock.now();
-      await this.load(client, base, actor.userId, spec.load, { idempotencyKey: key, undoDepth: this.opts.undoDepth }, now);
+      await this.load(
+        client,
+        base,
+        actor.userId,
+        spec.load,
+        { idempotencyKey: key, undoDepth: this.opts.undoDepth },
+        now,
+      );
       if (!base.user) {
         await client.query('ROLLBACK');
         inTx = false;
@@ -237,8 +250,12 @@ export class Runner {
         return { ...(prior.result as UpdateResultView), undo: undoNow(), replayed: true };
       }
 
-      let decided: { tx: WorldTx; result: UpdateResultView; lastEventSeq: number; write: { sql: string; params: unknown[] } } | null =
-        null;
+      let decided: {
+        tx: WorldTx;
+        result: UpdateResultView;
+        lastEventSeq: number;
+        write: { sql: string; params: unknown[] };
+      } | null = null;
       let request = spec.load;
       while (!decided) {
         const tx = new WorldTx(base, now, actor, ALTERNATIVE_HORIZON_DAYS);
@@ -246,8 +263,8 @@ export class Runner {
           decided = this.decide(tx, base, actor, spec, key, hash);
         } catch (err) {
           if (err instanceof NeedMore) {
-            if (base.loads >= MAX_LOADS) throw new Error(`${spec.kind}: still missing data after ${base.loads} loads`);
-            if (process.env.WP_DEBUG) console.error("NeedMore", JSON.stringify(err.request));
+            if (base.loads >= MAX_LOADS)
+              throw new Error(`${spec.kind}: still missing data after ${base.loads} loads`);
             request = mergeRequests(request, err.request);
             await this.load(client, base, actor.userId, err.request, null, now);
             continue;
@@ -301,11 +318,20 @@ export class Runner {
     spec: OperationSpec,
     key: string | null,
     hash: string,
-  ): { tx: WorldTx; result: UpdateResultView; lastEventSeq: number; write: { sql: string; params: unknown[] } } {
+  ): {
+    tx: WorldTx;
+    result: UpdateResultView;
+    lastEventSeq: number;
+    write: { sql: string; params: unknown[] };
+  } {
     const out = spec.decide(tx);
     const sync = spec.settle(tx, out);
     if (out.targetState) {
-      tx.operationStates.push({ id: out.targetState.id, state: out.targetState.state, redoable: out.targetState.redoable });
+      tx.operationStates.push({
+        id: out.targetState.id,
+        state: out.targetState.state,
+        redoable: out.targetState.redoable,
+      });
     }
     const effective = tx.tracker.effective();
     const seq = Number(base.user.op_seq) + 1;
@@ -322,7 +348,10 @@ export class Runner {
       targetOperationId: out.targetOperationId ?? null,
     };
     const changes = [...fieldChanges(effective), ...sync.changes];
-    const events = [{ topic: 'plan' as const, type: spec.kind, payload: { operation, changes } }, ...tx.events];
+    const events = [
+      { topic: 'plan' as const, type: spec.kind, payload: { operation, changes } },
+      ...tx.events,
+    ];
     const eventSeqFrom = Number(base.user.event_seq) + 1;
     const taskIds = effective.filter((e) => e.entity === 'Task' && e.after !== null).map((e) => e.id);
     const byId = new Map(tx.tasks(taskIds).map((t) => [t.id, t]));

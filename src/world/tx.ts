@@ -10,7 +10,16 @@ import { randomUUID } from 'node:crypto';
 import type { GoalStatus, PlanTask, Priority, TaskStatus, UserSettings, WorkingHours } from '../domain/types';
 import { DomainError } from './errors';
 import { planOfRow, type LoadedWorld, type LoadRequest } from './loaded';
-import { mapConflict, mapGoal, mapTask, mapUser, type ConflictRow, type GoalRow, type TaskRow, type UserRow } from './rows';
+import {
+  mapConflict,
+  mapGoal,
+  mapTask,
+  mapUser,
+  type ConflictRow,
+  type GoalRow,
+  type TaskRow,
+  type UserRow,
+} from './rows';
 import { ChangeTracker, toRow, type Row } from './snapshots';
 import type { Actor, ConflictView, GoalView, TaskView } from './views';
 
@@ -69,7 +78,8 @@ function dateOrNull(v: unknown): Date | null {
   return v === null || v === undefined ? null : new Date(v as string);
 }
 
-const isActive = (c: StoredConflict): boolean => c.status === 'OPEN' || (c.status === 'DISMISSED' && c.active);
+const isActive = (c: StoredConflict): boolean =>
+  c.status === 'OPEN' || (c.status === 'DISMISSED' && c.active);
 
 export class WorldTx {
   readonly tracker = new ChangeTracker();
@@ -171,7 +181,9 @@ export class WorldTx {
   /** Plan views of the tasks among `ids` that exist (one NeedMore for all that are unknown). */
   planTasks(ids: string[]): PlanTask[] {
     this.need({
-      taskIds: ids.filter((id) => !this.stagedTasks.has(id) && !this.base.planTasks.has(id) && !this.base.fullTasks.has(id)),
+      taskIds: ids.filter(
+        (id) => !this.stagedTasks.has(id) && !this.base.planTasks.has(id) && !this.base.fullTasks.has(id),
+      ),
     });
     return ids.map((id) => this.planTask(id)).filter((t): t is PlanTask => t !== undefined);
   }
@@ -188,7 +200,8 @@ export class WorldTx {
       t.end !== null &&
       ranges.some((r) => t.start!.getTime() < r.end.getTime() && r.start.getTime() < t.end!.getTime());
     const out = new Map<string, PlanTask>();
-    for (const t of this.base.planTasks.values()) if (!this.stagedTasks.has(t.id) && meets(t)) out.set(t.id, t);
+    for (const t of this.base.planTasks.values())
+      if (!this.stagedTasks.has(t.id) && meets(t)) out.set(t.id, t);
     for (const r of this.stagedTasks.values()) {
       if (!r) continue;
       const t = planOfRow(r);
@@ -238,17 +251,26 @@ export class WorldTx {
 
   /** Active (OPEN, or DISMISSED and still active) conflicts naming any of `taskIds`. */
   activeConflictsTouching(taskIds: string[]): StoredConflict[] {
-    const uncovered = taskIds.filter((id) => !this.base.conflictTaskCover.has(id) && !this.base.allActiveConflicts);
+    const uncovered = taskIds.filter(
+      (id) => !this.base.conflictTaskCover.has(id) && !this.base.allActiveConflicts,
+    );
     this.need({ taskIds: uncovered.filter((id) => !this.isNew(id)) });
     // Tasks created in this operation have no stored conflicts.
     const ids = new Set(taskIds);
-    return [...this.conflictsView().values()].filter((c) => isActive(c) && c.task_ids.some((t) => ids.has(t)));
+    return [...this.conflictsView().values()].filter(
+      (c) => isActive(c) && c.task_ids.some((t) => ids.has(t)),
+    );
   }
 
   /** Active conflicts with these keys. */
   activeConflictsByKeys(keys: string[]): StoredConflict[] {
     // A key naming a task created by this operation cannot be stored yet.
-    const fresh = (k: string) => !k.startsWith('OVER_CAPACITY:') && k.split(':').slice(1).some((id) => this.isNew(id));
+    const fresh = (k: string) =>
+      !k.startsWith('OVER_CAPACITY:') &&
+      k
+        .split(':')
+        .slice(1)
+        .some((id) => this.isNew(id));
     this.need({ conflictKeys: keys.filter((k) => !this.base.keyCovered(k) && !fresh(k)) });
     const want = new Set(keys);
     return [...this.conflictsView().values()].filter((c) => isActive(c) && want.has(c.key));
@@ -349,7 +371,10 @@ export class WorldTx {
     }
     if (patch.dependsOn !== undefined) row.depends_on = [...new Set(patch.dependsOn)].sort();
     if (beforeRow.scheduled_start && beforeRow.scheduled_end) {
-      this.oldRanges.push({ start: new Date(beforeRow.scheduled_start), end: new Date(beforeRow.scheduled_end) });
+      this.oldRanges.push({
+        start: new Date(beforeRow.scheduled_start),
+        end: new Date(beforeRow.scheduled_end),
+      });
     }
     this.stagedTasks.set(id, row);
     const after = mapTask(row);
@@ -376,7 +401,10 @@ export class WorldTx {
       this.tracker.record('Task', depId, toRow(mapTask(b)), toRow(mapTask(row)));
     }
     if (beforeRow.scheduled_start && beforeRow.scheduled_end) {
-      this.oldRanges.push({ start: new Date(beforeRow.scheduled_start), end: new Date(beforeRow.scheduled_end) });
+      this.oldRanges.push({
+        start: new Date(beforeRow.scheduled_start),
+        end: new Date(beforeRow.scheduled_end),
+      });
     }
     const before = mapTask(beforeRow);
     this.tracker.record('Task', id, toRow(before), null);

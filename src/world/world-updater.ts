@@ -24,7 +24,14 @@ import { Runner, type MutationOptions } from './runner';
 import type { Actor, UpdateResultView } from './views';
 
 export { EVENTS_CHANNEL } from './commit-signals';
-export type { CreateTaskInput, UpdateTaskInput, CreateGoalInput, UpdateGoalInput, SettingsInput, MutationOptions };
+export type {
+  CreateTaskInput,
+  UpdateTaskInput,
+  CreateGoalInput,
+  UpdateGoalInput,
+  SettingsInput,
+  MutationOptions,
+};
 
 export class WorldUpdater {
   private readonly runner: Runner;
@@ -45,7 +52,11 @@ export class WorldUpdater {
 
   // ================================================================= tasks
 
-  async createTask(actor: Actor, input: CreateTaskInput, opts: MutationOptions = {}): Promise<UpdateResultView> {
+  async createTask(
+    actor: Actor,
+    input: CreateTaskInput,
+    opts: MutationOptions = {},
+  ): Promise<UpdateResultView> {
     return this.runner.run(actor, createTaskOp(this.clock.now(), input, opts.onConflict ?? 'ALLOW'), opts);
   }
 
@@ -55,7 +66,13 @@ export class WorldUpdater {
     input: UpdateTaskInput,
     opts: MutationOptions & { expectedVersion?: number | null } = {},
   ): Promise<UpdateResultView> {
-    const op = updateTaskOp(this.clock.now(), id, input, opts.expectedVersion ?? null, opts.onConflict ?? 'ALLOW');
+    const op = updateTaskOp(
+      this.clock.now(),
+      id,
+      input,
+      opts.expectedVersion ?? null,
+      opts.onConflict ?? 'ALLOW',
+    );
     return this.runner.run(actor, op, opts);
   }
 
@@ -66,7 +83,11 @@ export class WorldUpdater {
     end: Date | null,
     opts: MutationOptions = {},
   ): Promise<UpdateResultView> {
-    return this.runner.run(actor, scheduleTaskOp(this.clock.now(), id, start, end, opts.onConflict ?? 'ALLOW'), opts);
+    return this.runner.run(
+      actor,
+      scheduleTaskOp(this.clock.now(), id, start, end, opts.onConflict ?? 'ALLOW'),
+      opts,
+    );
   }
 
   async unscheduleTask(actor: Actor, id: string, opts: MutationOptions = {}): Promise<UpdateResultView> {
@@ -83,7 +104,11 @@ export class WorldUpdater {
 
   // ================================================================= goals
 
-  async createGoal(actor: Actor, input: CreateGoalInput, opts: MutationOptions = {}): Promise<UpdateResultView> {
+  async createGoal(
+    actor: Actor,
+    input: CreateGoalInput,
+    opts: MutationOptions = {},
+  ): Promise<UpdateResultView> {
     return this.runner.run(actor, createGoalOp(input), opts);
   }
 
@@ -98,7 +123,11 @@ export class WorldUpdater {
 
   // ================================================================= settings
 
-  async updateSettings(actor: Actor, input: SettingsInput, opts: MutationOptions = {}): Promise<UpdateResultView> {
+  async updateSettings(
+    actor: Actor,
+    input: SettingsInput,
+    opts: MutationOptions = {},
+  ): Promise<UpdateResultView> {
     return this.runner.run(actor, updateSettingsOp(this.clock.now(), input), opts);
   }
 
@@ -125,13 +154,21 @@ export class WorldUpdater {
     return this.runner.run(actor, resolveConflictOp(conflictId, alternativeId), opts);
   }
 
-  async dismissConflict(actor: Actor, conflictId: string, opts: MutationOptions = {}): Promise<UpdateResultView> {
+  async dismissConflict(
+    actor: Actor,
+    conflictId: string,
+    opts: MutationOptions = {},
+  ): Promise<UpdateResultView> {
     return this.runner.run(actor, dismissConflictOp(conflictId), opts);
   }
 
   // ================================================================= undo / redo
 
-  async undo(actor: Actor, operationId: string | null, opts: MutationOptions = {}): Promise<UpdateResultView> {
+  async undo(
+    actor: Actor,
+    operationId: string | null,
+    opts: MutationOptions = {},
+  ): Promise<UpdateResultView> {
     return this.runner.run(actor, undoOp(actor, operationId, this.opts.undoDepth), opts);
   }
 

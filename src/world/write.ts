@@ -83,7 +83,11 @@ function conflictJson(c: StoredConflict, withAlternatives: boolean) {
 }
 
 /** Builds the one write statement of an operation. */
-export function buildWrite(tx: WorldTx, base: LoadedWorld, plan: WritePlan): { sql: string; params: unknown[] } {
+export function buildWrite(
+  tx: WorldTx,
+  base: LoadedWorld,
+  plan: WritePlan,
+): { sql: string; params: unknown[] } {
   const params: unknown[] = [tx.userId];
   const p = (v: unknown): string => {
     params.push(v);
@@ -108,7 +112,8 @@ export function buildWrite(tx: WorldTx, base: LoadedWorld, plan: WritePlan): { s
     for (const d of now) if (!was.has(d)) depsIn.push({ task_id: id, depends_on_id: d });
     for (const d of was) if (!now.has(d)) depsOut.push({ task_id: id, depends_on_id: d });
   }
-  if (deleted.length) ctes.push(`t_del AS (DELETE FROM tasks WHERE user_id = $1 AND id = ANY(${p(deleted)}::uuid[]))`);
+  if (deleted.length)
+    ctes.push(`t_del AS (DELETE FROM tasks WHERE user_id = $1 AND id = ANY(${p(deleted)}::uuid[]))`);
   if (upserts.length) {
     ctes.push(`t_up AS (INSERT INTO tasks (id, user_id, title, notes, status, priority, estimate_minutes, due_at,
         scheduled_start, scheduled_end, tags, goal_id, version, created_at, updated_at)
@@ -151,7 +156,8 @@ export function buildWrite(tx: WorldTx, base: LoadedWorld, plan: WritePlan): { s
       if (base.goals.get(id)) goalDeletes.push(id);
     } else goalUpserts.push(row);
   }
-  if (goalDeletes.length) ctes.push(`g_del AS (DELETE FROM goals WHERE user_id = $1 AND id = ANY(${p(goalDeletes)}::uuid[]))`);
+  if (goalDeletes.length)
+    ctes.push(`g_del AS (DELETE FROM goals WHERE user_id = $1 AND id = ANY(${p(goalDeletes)}::uuid[]))`);
   if (goalUpserts.length) {
     ctes.push(`g_up AS (INSERT INTO goals (id, user_id, title, status, priority, target_date, version, created_at, updated_at)
       SELECT r.id, $1, r.title, r.status, r.priority, r.target_date, r.version, r.created_at, r.updated_at
@@ -192,7 +198,8 @@ export function buildWrite(tx: WorldTx, base: LoadedWorld, plan: WritePlan): { s
 
   // The operation log.
   const op = plan.operation;
-  if (op.clearsRedo) ctes.push(`o_redo AS (UPDATE operations SET redoable = false WHERE user_id = $1 AND redoable)`);
+  if (op.clearsRedo)
+    ctes.push(`o_redo AS (UPDATE operations SET redoable = false WHERE user_id = $1 AND redoable)`);
   for (const [i, s] of tx.operationStates.entries()) {
     ctes.push(`o_state${i} AS (UPDATE operations SET state = ${p(s.state)}::operation_state, state_changed_at = ${p(tx.now)},
         redoable = ${p(s.redoable)}${s.state === 'UNDONE' ? `, undone_by_seq = ${p(op.seq)}` : ''}
@@ -222,7 +229,9 @@ export function buildWrite(tx: WorldTx, base: LoadedWorld, plan: WritePlan): { s
        daily_capacity_minutes = ${p(tx.user.daily_capacity_minutes)}, display_name = ${p(tx.user.display_name)},
        version = ${p(tx.user.version)}, updated_at = ${p(tx.now)}`
     : '';
-  ctes.push(`u_up AS (UPDATE users SET op_seq = ${p(op.seq)}, event_seq = ${p(lastEvent)}${settings} WHERE id = $1)`);
+  ctes.push(
+    `u_up AS (UPDATE users SET op_seq = ${p(op.seq)}, event_seq = ${p(lastEvent)}${settings} WHERE id = $1)`,
+  );
 
   if (plan.idempotency) {
     const k = plan.idempotency;
@@ -232,7 +241,9 @@ export function buildWrite(tx: WorldTx, base: LoadedWorld, plan: WritePlan): { s
       ON CONFLICT (user_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, operation_id = EXCLUDED.operation_id,
         result = EXCLUDED.result, created_at = EXCLUDED.created_at)`);
     // Expired keys of this user are forgotten (the one reused above is overwritten instead).
-    ctes.push(`i_gc AS (DELETE FROM idempotency_keys WHERE user_id = $1 AND created_at <= ${p(k.expiredBefore)} AND key <> ${key})`);
+    ctes.push(
+      `i_gc AS (DELETE FROM idempotency_keys WHERE user_id = $1 AND created_at <= ${p(k.expiredBefore)} AND key <> ${key})`,
+    );
   }
   return { sql: `WITH ${ctes.join(',\n')}\nSELECT 1 AS ok`, params };
 }

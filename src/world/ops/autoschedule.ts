@@ -14,9 +14,12 @@ const MAX_AUTO_SCHEDULE_TASKS = 500;
 const MAX_AUTO_SCHEDULE_DAYS = 62;
 
 export function autoScheduleOp(taskIds: string[] | null, from: Date, to: Date): OperationSpec {
-  const valid = to.getTime() > from.getTime() && to.getTime() - from.getTime() <= MAX_AUTO_SCHEDULE_DAYS * DAY_MS;
+  const valid =
+    to.getTime() > from.getTime() && to.getTime() - from.getTime() <= MAX_AUTO_SCHEDULE_DAYS * DAY_MS;
   // Two days either side: a local day (up to 25 h, offsets up to ±14 h) touched by a placement lies inside.
-  const window = valid ? [{ start: new Date(from.getTime() - 2 * DAY_MS), end: new Date(to.getTime() + 2 * DAY_MS) }] : [];
+  const window = valid
+    ? [{ start: new Date(from.getTime() - 2 * DAY_MS), end: new Date(to.getTime() + 2 * DAY_MS) }]
+    : [];
   const ids = taskIds === null ? [] : [...new Set(taskIds)];
   return {
     kind: 'AUTO_SCHEDULE',
@@ -28,20 +31,29 @@ export function autoScheduleOp(taskIds: string[] | null, from: Date, to: Date): 
       backlog: taskIds === null ? MAX_AUTO_SCHEDULE_TASKS : undefined,
     },
     decide: (tx) => {
-      if (!(to.getTime() > from.getTime())) throw new DomainError('VALIDATION', '`to` must be after `from`', ['to']);
+      if (!(to.getTime() > from.getTime()))
+        throw new DomainError('VALIDATION', '`to` must be after `from`', ['to']);
       if (!valid) {
-        throw new DomainError('VALIDATION', `the window may span at most ${MAX_AUTO_SCHEDULE_DAYS} days`, ['to']);
+        throw new DomainError('VALIDATION', `the window may span at most ${MAX_AUTO_SCHEDULE_DAYS} days`, [
+          'to',
+        ]);
       }
       let toPlace: TaskView[];
       if (taskIds !== null) {
         if (ids.length > MAX_AUTO_SCHEDULE_TASKS) {
-          throw new DomainError('VALIDATION', `at most ${MAX_AUTO_SCHEDULE_TASKS} tasks at once`, ['taskIds']);
+          throw new DomainError('VALIDATION', `at most ${MAX_AUTO_SCHEDULE_TASKS} tasks at once`, [
+            'taskIds',
+          ]);
         }
         const bad = ids.filter((i) => !isUuid(i));
         const missing = [...bad, ...tx.missingTasks(ids.filter(isUuid))];
         if (missing.length > 0) {
           throw DomainError.many(
-            missing.map((m) => ({ code: 'NOT_FOUND', message: `No such task: ${m}`, path: ['taskIds', String(taskIds.indexOf(m))] })),
+            missing.map((m) => ({
+              code: 'NOT_FOUND',
+              message: `No such task: ${m}`,
+              path: ['taskIds', String(taskIds.indexOf(m))],
+            })),
           );
         }
         toPlace = tx.tasks(ids).filter((t) => t.status !== 'DONE' && t.status !== 'CANCELLED');
@@ -52,7 +64,8 @@ export function autoScheduleOp(taskIds: string[] | null, from: Date, to: Date): 
       const world = new Map<string, PlanTask>();
       for (const t of tx.planTasksMeeting(window)) world.set(t.id, t);
       // Dependencies bound a placement's start; scheduled dependents (even outside the window) bound its end.
-      for (const t of tx.dependencyNeighbours(toPlace.map((x) => x.id))) if (!world.has(t.id)) world.set(t.id, t);
+      for (const t of tx.dependencyNeighbours(toPlace.map((x) => x.id)))
+        if (!world.has(t.id)) world.set(t.id, t);
       const placing = toPlace.map(toPlanTask);
       for (const t of placing) world.set(t.id, t);
       const plan = planAutoSchedule(placing, [...world.values()], tx.settings(), { from, to }, tx.now);

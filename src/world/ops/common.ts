@@ -35,10 +35,19 @@ export function requireTask(tx: WorldTx, id: string): TaskView {
 }
 
 /** The goal and dependencies must be the user's own, and dependencies must not close a cycle. */
-export function checkReferences(tx: WorldTx, taskId: string | null, goalId: string | null, deps: string[]): void {
+export function checkReferences(
+  tx: WorldTx,
+  taskId: string | null,
+  goalId: string | null,
+  deps: string[],
+): void {
   const problems: UserErrorDetail[] = [];
   if (goalId !== null && (!isUuid(goalId) || !tx.goal(goalId))) {
-    problems.push({ code: 'VALIDATION', message: 'goalId is not one of your goals', path: ['input', 'goalId'] });
+    problems.push({
+      code: 'VALIDATION',
+      message: 'goalId is not one of your goals',
+      path: ['input', 'goalId'],
+    });
   }
   const bad = deps.filter((d) => !isUuid(d));
   const missing = new Set([...bad, ...tx.missingTasks(deps.filter(isUuid))]);
@@ -67,7 +76,9 @@ export function applyAlternative(tx: WorldTx, alt: AlternativeView): void {
   if (!alt.taskId) return;
   const t = tx.task(alt.taskId);
   if (!t)
-    throw new DomainError('ALTERNATIVE_STALE', 'The task of this alternative no longer exists', ['alternativeId']);
+    throw new DomainError('ALTERNATIVE_STALE', 'The task of this alternative no longer exists', [
+      'alternativeId',
+    ]);
   if (alt.action === 'BACKLOG') {
     tx.updateTask(alt.taskId, { scheduledStart: null, scheduledEnd: null, status: 'BACKLOG' }, null, t);
   } else {
@@ -78,7 +89,10 @@ export function applyAlternative(tx: WorldTx, alt: AlternativeView): void {
 }
 
 /** Detected conflicts for `touched` that are not already stored OPEN / dismissed (what a change would add). */
-function newConflicts(tx: WorldTx, touched: string[]): { fresh: DetectedConflict[]; near: Map<string, PlanTask> } {
+function newConflicts(
+  tx: WorldTx,
+  touched: string[],
+): { fresh: DetectedConflict[]; near: Map<string, PlanTask> } {
   const near = loadRelevantWorld(tx, touched, tx.oldRanges, []);
   const detected = detectConflicts([...near.values()], new Set(touched), tx.settings());
   if (detected.length === 0) return { fresh: [], near };

@@ -23,7 +23,9 @@ function freshAlternatives(
 ): { detected: DetectedConflict | null; alternatives: AlternativeView[] } {
   const extraDays = conflict.kind === 'OVER_CAPACITY' ? [key.slice('OVER_CAPACITY:'.length)] : [];
   const near = loadRelevantWorld(tx, conflict.taskIds, [], extraDays);
-  const detected = detectConflicts([...near.values()], new Set(conflict.taskIds), tx.settings(), { extraDays });
+  const detected = detectConflicts([...near.values()], new Set(conflict.taskIds), tx.settings(), {
+    extraDays,
+  });
   const d = detected.find((x) => x.key === key);
   if (!d) return { detected: null, alternatives: [] };
   return { detected: d, alternatives: alternativesFor(tx, d, near, tx.settings()) };
@@ -53,7 +55,9 @@ export function resolveConflictOp(conflictId: string, alternativeId: string): Op
         const fresh = freshAlternatives(tx, conflict, key);
         if (!fresh.detected) {
           // Its cause is already gone: re-evaluating the conflict's tasks marks it RESOLVED.
-          tx.warnings.push('The conflict no longer holds: it is marked RESOLVED and the alternative was not applied.');
+          tx.warnings.push(
+            'The conflict no longer holds: it is marked RESOLVED and the alternative was not applied.',
+          );
           return { task: null, alsoCheck: conflict.taskIds };
         }
         const freshView: ConflictView = {
@@ -79,7 +83,9 @@ export function resolveConflictOp(conflictId: string, alternativeId: string): Op
       applyAlternative(tx, alt);
       if (fit === 'PARTIAL') {
         // Only lowers the day's total: the conflict still holds and stays OPEN (refreshed by detection).
-        tx.warnings.push(`Applied: ${alt.description}. The day is still over capacity, so the conflict stays OPEN.`);
+        tx.warnings.push(
+          `Applied: ${alt.description}. The day is still over capacity, so the conflict stays OPEN.`,
+        );
       } else {
         tx.setConflictStatus(conflict.id, 'RESOLVED', alt.id);
         tx.events.push({
@@ -106,7 +112,11 @@ export function dismissConflictOp(conflictId: string): OperationSpec {
         throw new DomainError('VALIDATION', `The conflict is already ${conflict.status}`, ['conflictId']);
       }
       tx.setConflictStatus(conflict.id, 'DISMISSED', null);
-      tx.events.push({ topic: 'conflict', type: 'DISMISSED', payload: { conflict: { ...conflict, status: 'DISMISSED' } } });
+      tx.events.push({
+        topic: 'conflict',
+        type: 'DISMISSED',
+        payload: { conflict: { ...conflict, status: 'DISMISSED' } },
+      });
       return { skipConflictSync: true };
     },
     settle: () => emptySync(),

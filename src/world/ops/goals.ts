@@ -40,7 +40,11 @@ export function createGoalOp(input: CreateGoalInput): OperationSpec {
   };
 }
 
-export function updateGoalOp(id: string, input: UpdateGoalInput, expectedVersion: number | null): OperationSpec {
+export function updateGoalOp(
+  id: string,
+  input: UpdateGoalInput,
+  expectedVersion: number | null,
+): OperationSpec {
   return {
     kind: 'UPDATE_GOAL',
     args: { id, input, expectedVersion },

@@ -31,7 +31,9 @@ export function settingsRecheckLoad(now: Date): LoadRequest {
 export function settingsRecheck(tx: WorldTx): Pick<BodyResult, 'alsoCheck' | 'reconsider'> {
   const active = tx.allActiveConflicts();
   const from = new Date(tx.now.getTime() - DAY_MS);
-  const upcoming = tx.planTasksMeeting([{ start: from, end: new Date(tx.now.getTime() + SETTINGS_RECHECK_DAYS * DAY_MS) }]);
+  const upcoming = tx.planTasksMeeting([
+    { start: from, end: new Date(tx.now.getTime() + SETTINGS_RECHECK_DAYS * DAY_MS) },
+  ]);
   const ids = [...new Set([...active.flatMap((c) => c.task_ids), ...upcoming.map((t) => t.id)])];
   return { alsoCheck: ids.slice(0, 2000), reconsider: active.map((c) => c.id) };
 }
@@ -44,7 +46,10 @@ export function updateSettingsOp(now: Date, input: SettingsInput): OperationSpec
     decide: (tx) => {
       const problems: Problem[] = [];
       if (input.timeZone != null && !isValidTimeZone(input.timeZone)) {
-        problems.push({ path: ['input', 'timeZone'], message: `"${input.timeZone}" is not an IANA time zone` });
+        problems.push({
+          path: ['input', 'timeZone'],
+          message: `"${input.timeZone}" is not an IANA time zone`,
+        });
       }
       let workingHours: WorkingHours | undefined;
       if (input.workingHours != null) {
@@ -66,7 +71,10 @@ export function updateSettingsOp(now: Date, input: SettingsInput): OperationSpec
       }
       const cap = input.dailyCapacityMinutes;
       if (cap != null && (!Number.isInteger(cap) || cap < 1 || cap > 1440)) {
-        problems.push({ path: ['input', 'dailyCapacityMinutes'], message: `dailyCapacityMinutes must be 1–1440, got ${cap}` });
+        problems.push({
+          path: ['input', 'dailyCapacityMinutes'],
+          message: `dailyCapacityMinutes must be 1–1440, got ${cap}`,
+        });
       }
       if (
         input.displayName != null &&

@@ -30,7 +30,10 @@ const DAY_MS = 86_400_000;
 /** Windows around a would-be position (nothing for invalid instants: validation answers those). */
 function positionWindows(now: Date, start: Date | null | undefined, end: Date | null | undefined) {
   if (!(start instanceof Date) || Number.isNaN(start.getTime())) return [];
-  const e = end instanceof Date && !Number.isNaN(end.getTime()) && end > start ? end : new Date(start.getTime() + DAY_MS);
+  const e =
+    end instanceof Date && !Number.isNaN(end.getTime()) && end > start
+      ? end
+      : new Date(start.getTime() + DAY_MS);
   if (Math.abs(start.getTime()) > 8.64e15 - 40 * DAY_MS || e.getTime() > 8.64e15 - 40 * DAY_MS) return [];
   return windowsFor({ now }, [{ start, end: e }]);
 }
@@ -38,7 +41,12 @@ function positionWindows(now: Date, start: Date | null | undefined, end: Date | 
 const uuids = (ids: Array<string | null | undefined>) => ids.filter((x): x is string => !!x && isUuid(x));
 
 /** The load of an operation on one task: the task (with windows around its stored position) and what the input names. */
-function taskLoad(now: Date, ids: string[], input: Partial<CreateTaskInput>, withFocusWindows: boolean): LoadRequest {
+function taskLoad(
+  now: Date,
+  ids: string[],
+  input: Partial<CreateTaskInput>,
+  withFocusWindows: boolean,
+): LoadRequest {
   return {
     taskIds: uuids([...ids, ...(input.dependsOn ?? [])]),
     goalIds: uuids([input.goalId]),
@@ -57,7 +65,10 @@ export function createTaskOp(now: Date, input: CreateTaskInput, policy: Conflict
       const start = input.scheduledStart ?? null;
       const end = input.scheduledEnd ?? null;
       problems.push(
-        ...validateSchedule(start, end, { start: ['input', 'scheduledStart'], end: ['input', 'scheduledEnd'] }),
+        ...validateSchedule(start, end, {
+          start: ['input', 'scheduledStart'],
+          end: ['input', 'scheduledEnd'],
+        }),
       );
       if (problems.length > 0) throw problemsToError(problems);
       const deps = [...new Set(input.dependsOn ?? [])];
@@ -91,22 +102,36 @@ export function updateTaskOp(
   return {
     kind: 'UPDATE_TASK',
     args: { id, input, expectedVersion },
-    load: { ...taskLoad(now, [id], input, true), reachFrom: input.dependsOn ? uuids(input.dependsOn) : undefined },
+    load: {
+      ...taskLoad(now, [id], input, true),
+      reachFrom: input.dependsOn ? uuids(input.dependsOn) : undefined,
+    },
     decide: (tx) => {
       const current = requireTask(tx, id);
       const problems = validateTaskFields(input, false);
       if (input.title === null) problems.push({ path: ['input', 'title'], message: 'title cannot be null' });
-      if (input.status === null) problems.push({ path: ['input', 'status'], message: 'status cannot be null' });
-      if (input.priority === null) problems.push({ path: ['input', 'priority'], message: 'priority cannot be null' });
-      const start = input.scheduledStart !== undefined ? input.scheduledStart : asDate(current.scheduledStart);
+      if (input.status === null)
+        problems.push({ path: ['input', 'status'], message: 'status cannot be null' });
+      if (input.priority === null)
+        problems.push({ path: ['input', 'priority'], message: 'priority cannot be null' });
+      const start =
+        input.scheduledStart !== undefined ? input.scheduledStart : asDate(current.scheduledStart);
       const end = input.scheduledEnd !== undefined ? input.scheduledEnd : asDate(current.scheduledEnd);
       problems.push(
-        ...validateSchedule(start, end, { start: ['input', 'scheduledStart'], end: ['input', 'scheduledEnd'] }),
+        ...validateSchedule(start, end, {
+          start: ['input', 'scheduledStart'],
+          end: ['input', 'scheduledEnd'],
+        }),
       );
       if (problems.length > 0) throw problemsToError(problems);
       const deps = input.dependsOn === undefined ? undefined : [...new Set(input.dependsOn ?? [])].sort();
       checkReferences(tx, id, input.goalId ?? null, deps ?? []);
-      if (start && end) tx.need({ ranges: positionWindows(tx.now, start, end).filter((w) => !tx.base.covers(w.start.getTime(), w.end.getTime())) });
+      if (start && end)
+        tx.need({
+          ranges: positionWindows(tx.now, start, end).filter(
+            (w) => !tx.base.covers(w.start.getTime(), w.end.getTime()),
+          ),
+        });
       const patch: TaskPatch = {};
       if (input.title != null) patch.title = input.title.trim();
       if (input.notes !== undefined) patch.notes = input.notes;
@@ -119,7 +144,11 @@ export function updateTaskOp(
       if (input.goalId !== undefined) patch.goalId = input.goalId;
       if (deps !== undefined) patch.dependsOn = deps;
       if (input.status != null) patch.status = input.status;
-      else if (start && !current.scheduledStart && (current.status === 'BACKLOG' || current.status === 'TODO')) {
+      else if (
+        start &&
+        !current.scheduledStart &&
+        (current.status === 'BACKLOG' || current.status === 'TODO')
+      ) {
         patch.status = 'SCHEDULED';
       } else if (!start && current.scheduledStart && current.status === 'SCHEDULED') patch.status = 'BACKLOG';
       return { task: tx.updateTask(id, patch, expectedVersion, current) };
@@ -144,15 +173,19 @@ export function scheduleTaskOp(
       let finish = end;
       if (finish === null) {
         finish = new Date(start.getTime() + (current.estimateMinutes ?? 30) * 60_000);
-        if (current.estimateMinutes === null) tx.warnings.push('No end given and no estimate: scheduled for 30 minutes.');
+        if (current.estimateMinutes === null)
+          tx.warnings.push('No end given and no estimate: scheduled for 30 minutes.');
       }
       const problems = validateSchedule(start, finish, { start: ['start'], end: ['end'] });
-      if (Number.isNaN(start.getTime())) problems.push({ path: ['start'], message: 'start is not a valid instant' });
+      if (Number.isNaN(start.getTime()))
+        problems.push({ path: ['start'], message: 'start is not a valid instant' });
       if (problems.length > 0) throw problemsToError(problems);
       const patch: TaskPatch = { scheduledStart: start, scheduledEnd: finish };
       if (current.status === 'BACKLOG' || current.status === 'TODO') patch.status = 'SCHEDULED';
       if (current.status === 'DONE' || current.status === 'CANCELLED') {
-        tx.warnings.push(`The task is ${current.status}: it is scheduled but does not take part in conflict checks.`);
+        tx.warnings.push(
+          `The task is ${current.status}: it is scheduled but does not take part in conflict checks.`,
+        );
       }
       return { task: tx.updateTask(id, patch, null, current) };
     },

@@ -59,7 +59,9 @@ function blocked(tx: WorldTx, op: OperationRow, entity: EntityName, id: string, 
   const b = blockerOf(tx, op, entity, id);
   throw new DomainError(
     'UNDO_BLOCKED',
-    b ? `${why} (operation #${b.seq}, ${b.kind}, id ${b.id}): undo that first` : `${why}: the operation can no longer be cleanly reversed`,
+    b
+      ? `${why} (operation #${b.seq}, ${b.kind}, id ${b.id}): undo that first`
+      : `${why}: the operation can no longer be cleanly reversed`,
     ['operationId'],
   );
 }
@@ -91,8 +93,11 @@ function ensureReferences(tx: WorldTx, op: OperationRow, snaps: Snapshot[]): voi
   const inPass = new Map(snaps.map((s) => [entityKey(s.entity, s.id), s.row]));
   for (const s of snaps) {
     if (s.entity !== 'Task' || s.row === null) continue;
-    const deps = ((s.row.dependsOn as string[] | undefined) ?? []).filter((d) => !inPass.has(entityKey('Task', d)));
-    for (const d of tx.missingTasks(deps)) blocked(tx, op, 'Task', d, `Task ${d}, a dependency of task ${s.id}, no longer exists`);
+    const deps = ((s.row.dependsOn as string[] | undefined) ?? []).filter(
+      (d) => !inPass.has(entityKey('Task', d)),
+    );
+    for (const d of tx.missingTasks(deps))
+      blocked(tx, op, 'Task', d, `Task ${d}, a dependency of task ${s.id}, no longer exists`);
     const goalId = (s.row.goalId as string | null | undefined) ?? null;
     if (goalId !== null && !inPass.has(entityKey('Goal', goalId)) && !tx.goal(goalId)) {
       blocked(tx, op, 'Goal', goalId, `Goal ${goalId} of task ${s.id} no longer exists`);
@@ -145,7 +150,8 @@ function restoreConflict(tx: WorldTx, id: string, target: Row | null, reconsider
 
 /** Brings every entity to its snapshot, in an order that satisfies references. */
 function applySnapshots(tx: WorldTx, snaps: Snapshot[]): Pick<BodyResult, 'alsoCheck' | 'reconsider'> {
-  const of = (e: EntityName, present: boolean) => snaps.filter((s) => s.entity === e && (s.row !== null) === present);
+  const of = (e: EntityName, present: boolean) =>
+    snaps.filter((s) => s.entity === e && (s.row !== null) === present);
   for (const s of of('Goal', true)) tx.restore('Goal', s.id, s.row);
   // Tasks first without dependencies (a dependency may be a task restored in this same pass) ...
   for (const s of of('Task', true)) tx.restore('Task', s.id, { ...s.row!, dependsOn: [] });
@@ -179,7 +185,10 @@ export function undoOp(actor: Actor, operationId: string | null, undoDepth: numb
   return {
     kind: 'UNDO',
     args: { operationId },
-    load: operationId === null ? { latestUndoable: true } : { operationIds: isUuid(operationId) ? [operationId] : [] },
+    load:
+      operationId === null
+        ? { latestUndoable: true }
+        : { operationIds: isUuid(operationId) ? [operationId] : [] },
     decide: (tx) => {
       ensureMayUndo(actor, operationId === null ? null : ['operationId']);
       const window = tx.base.undoWindow;
@@ -200,9 +209,11 @@ export function undoOp(actor: Actor, operationId: string | null, undoDepth: numb
         if (target.state === 'UNDONE')
           throw new DomainError('NOTHING_TO_UNDO', 'That operation is already undone', ['operationId']);
         if (!window.some((o) => o.id === target!.id)) {
-          throw new DomainError('UNDO_BLOCKED', `Operation #${target.seq} is older than the undo depth (${undoDepth})`, [
-            'operationId',
-          ]);
+          throw new DomainError(
+            'UNDO_BLOCKED',
+            `Operation #${target.seq} is older than the undo depth (${undoDepth})`,
+            ['operationId'],
+          );
         }
       }
       const delta = contentDelta(target);
