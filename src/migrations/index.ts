@@ -1,4 +1,5 @@
 import { Foundation1764140000000 } from './1764140000000-Foundation';
+import { WritePathIndexes1764900000000 } from './1764900000000-WritePathIndexes';
 
 /** Every migration, in order. Never edit one that has landed: add a new one. */
-export const MIGRATIONS = [Foundation1764140000000];
+export const MIGRATIONS = [Foundation1764140000000, WritePathIndexes1764900000000];

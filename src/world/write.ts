@@ -9,6 +9,9 @@ import type { LoadedWorld } from './loaded';
 import type { GoalRow, TaskRow } from './rows';
 import type { PendingEvent, StoredConflict, WorldTx } from './tx';
 
+/** Ends the redo stack (ordinary operations): served by the partial index operations_user_redoable_idx. */
+export const CLEAR_REDO_SQL = 'UPDATE operations SET redoable = false WHERE user_id = $1 AND redoable';
+
 export interface OperationRecord {
   id: string;
   seq: number;
