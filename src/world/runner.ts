@@ -24,7 +24,8 @@ import type { Clock } from './clock';
 import { commitSignals, Notifier } from './commit-signals';
 import { ALTERNATIVE_HORIZON_DAYS, type SyncOutcome } from './conflict-sync';
 import { DomainError, type UserErrorDetail } from './errors';
-import { buildLoad, LoadedWorld, mergeRequests, NeedMore, type LoadRequest, type OpLite } from './loaded';
+import { buildLoad } from './load-sql';
+import { LoadedWorld, mergeRequests, NeedMore, type LoadRequest, type OpLite } from './loaded';
 import { mapOperation, type OperationRow } from './rows';
 import { entityKey, fieldChanges, type Snapshot } from './snapshots';
 import { WorldTx } from './tx';
@@ -258,7 +259,7 @@ export class Runner {
       } | null = null;
       let request = spec.load;
       while (!decided) {
-        const tx = new WorldTx(base, now, actor, ALTERNATIVE_HORIZON_DAYS);
+        const tx = new WorldTx(base, now, actor);
         try {
           decided = this.decide(tx, base, actor, spec, key, hash);
         } catch (err) {
@@ -295,19 +296,11 @@ export class Runner {
       const code = (err as { code?: string }).code;
       // The user lock makes these rare; one retry settles a lost race cleanly. A unique violation
       // (23505) is never retried: it means the decide step wrote something inconsistent.
-      if ((code === '40001' || code === '40P01') && attempt === 0) {
-        client.release(broken);
-        broken = undefined;
-        return this.run(actor, spec, opts, attempt + 1);
-      }
-      throw err;
+      if (!((code === '40001' || code === '40P01') && attempt === 0)) throw err;
     } finally {
-      try {
-        client.release(broken);
-      } catch {
-        // already released (retry path)
-      }
+      client.release(broken);
     }
+    return this.run(actor, spec, opts, attempt + 1);
   }
 
   /** The decide step: the body, the conflict policy, then the operation record and the answer. */

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { ALTERNATIVE_HORIZON_DAYS } from '../../src/world/conflict-sync';
-import { buildLoad } from '../../src/world/loaded';
+import { buildLoad } from '../../src/world/load-sql';
 import { UNDO_STATE_SQL } from '../../src/world/query-service';
 import { CLEAR_REDO_SQL } from '../../src/world/write';
 import { testDatabaseUrl } from '../support/db';

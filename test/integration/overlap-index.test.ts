@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { RANGES_SQL } from '../../src/world/loaded';
+import { RANGES_SQL } from '../../src/world/load-sql';
 import { testDatabaseUrl } from '../support/db';
 
 interface PlanNode {
