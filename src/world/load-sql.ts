@@ -210,7 +210,10 @@ export function buildLoad(
   const conflictParts: string[] = [];
   if (preds.length) {
     conflictParts.push(
-      `SELECT ${CONFLICT_LITE}, NULL::jsonb AS alternatives FROM conflicts WHERE user_id = $1 AND ${ACTIVE} AND (${preds.join(' OR ')})`,
+      // Alternatives only for the conflicts of the focus (what a sync may resolve and announce): the
+      // window's other conflicts are read for their keys and tasks alone.
+      `SELECT ${CONFLICT_LITE}, ${hasFocus ? 'CASE WHEN task_ids && ARRAY(SELECT id FROM focus) THEN alternatives END' : 'NULL::jsonb'} AS alternatives
+        FROM conflicts WHERE user_id = $1 AND ${ACTIVE} AND (${preds.join(' OR ')})`,
     );
   }
   if (conflictIdSources.length) conflictParts.push(`SELECT * FROM cf`);
