@@ -71,9 +71,15 @@ export function buildLoad(
         : `(SELECT row_to_json(i) FROM (SELECT request_hash, result, created_at FROM idempotency_keys
              WHERE user_id = $1 AND key = ${p(first.idempotencyKey)}) i) AS idem`,
     );
-    cols.push(
-      `${agg('o', `SELECT ${OP_LITE} FROM operations WHERE user_id = $1 AND kind NOT IN ('UNDO','REDO') ORDER BY seq DESC LIMIT ${p(first.undoDepth)}`, ' ORDER BY o.seq DESC')} AS undo_window`,
-    );
+    // The undo window summarised (not its rows): its size, how many are applied, its oldest seq and
+    // whether that one is applied, and its two newest applied operations (the undo state after any
+    // one operation follows from these).
+    ctes.push(`uw AS (SELECT ${OP_LITE} FROM operations WHERE user_id = $1 AND kind NOT IN ('UNDO','REDO')
+      ORDER BY seq DESC LIMIT ${p(first.undoDepth)})`);
+    cols.push(`(SELECT json_build_object('n', count(*), 'applied', count(*) FILTER (WHERE state = 'APPLIED'),
+        'min_seq', min(seq), 'oldest_applied', COALESCE(bool_or(state = 'APPLIED' AND seq = (SELECT min(seq) FROM uw)), false),
+        'heads', (SELECT COALESCE(json_agg(h ORDER BY h.seq DESC), '[]') FROM
+          (SELECT * FROM uw WHERE state = 'APPLIED' ORDER BY seq DESC LIMIT 2) h)) FROM uw) AS undo_summary`);
     cols.push(
       `${agg('o', `SELECT ${OP_LITE}, undone_by_seq FROM operations WHERE user_id = $1 AND redoable ORDER BY undone_by_seq DESC LIMIT 2`, ' ORDER BY o.undone_by_seq DESC')} AS redo_top`,
     );
@@ -187,11 +193,11 @@ export function buildLoad(
     ctes.push(`nb AS (SELECT depends_on_id AS id FROM task_dependencies WHERE user_id = $1 AND task_id IN (SELECT id FROM nbf)
       UNION SELECT task_id FROM task_dependencies WHERE user_id = $1 AND depends_on_id IN (SELECT id FROM nbf))`);
   }
-  // Active conflicts: of the focus and the window tasks, then one step further (the tasks of those
-  // conflicts); by key; the capacity conflicts of the windows' days; or all of them.
+  // Active conflicts: of the focus, then one step further (the tasks of those conflicts join a
+  // sync's focus); by key; the capacity conflicts of the windows' days; or all of them. Not those of
+  // every window task: every key a sync looks up names a focus task or a capacity day.
   const coverIds: string[] = [];
   if (hasFocus) coverIds.push('SELECT id FROM focus');
-  if (hasWindows) coverIds.push('SELECT id FROM rt');
   const preds: string[] = [];
   if (coverIds.length) {
     ctes.push(`c1 AS (SELECT id, task_ids FROM conflicts WHERE user_id = $1 AND ${ACTIVE}
@@ -227,7 +233,10 @@ export function buildLoad(
   if (coverIds.length) planIds.push('SELECT id FROM c1t');
   if (planIds.length) {
     cols.push(
-      `${agg('t', `SELECT ${PLAN_COLS} FROM ${PLAN_FROM} WHERE t.user_id = $1 AND t.id IN (${planIds.join(' UNION ')})`)} AS plan`,
+      // As arrays, not objects: a busy window holds hundreds of rows, and the keys doubled their size.
+      `(SELECT COALESCE(json_agg(json_build_array(t.id, t.title, t.status, t.priority, t.estimate_minutes, t.due_ms,
+         t.start_ms, t.end_ms, t.depends_on_id)), '[]') FROM (SELECT ${PLAN_COLS} FROM ${PLAN_FROM}
+         WHERE t.user_id = $1 AND t.id IN (${planIds.join(' UNION ')})) t) AS plan`,
     );
   }
   const goalSources: string[] = [];

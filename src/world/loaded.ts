@@ -66,6 +66,20 @@ export interface OpLite {
   target_operation_id: string | null;
 }
 
+/** The undo window in a few numbers and its two newest applied operations. */
+export interface UndoSummary {
+  /** Operations in the window (at most the undo depth). */
+  n: number;
+  /** How many of them are APPLIED. */
+  applied: number;
+  /** The oldest seq in the window (null when empty): an ordinary operation is undoable iff seq ≥ it. */
+  minSeq: number | null;
+  /** Whether the oldest operation of the window is APPLIED (a new operation pushes it out). */
+  oldestApplied: boolean;
+  /** The two newest APPLIED operations, newest first. */
+  heads: OpLite[];
+}
+
 export interface IdempotencyRecord {
   request_hash: string;
   result: unknown;
@@ -126,28 +140,28 @@ function parseUser(r: Json): UserRow {
 }
 
 /** Plan rows (one per task and dependency) as PlanTasks, dependencies sorted. */
-function parsePlan(rows: Json[]): PlanTask[] {
+function parsePlan(rows: unknown[][]): PlanTask[] {
   const at = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(Number(v)));
   const byId = new Map<string, PlanTask>();
-  for (const r of rows) {
-    const id = r.id as string;
-    let t = byId.get(id);
+  // [id, title, status, priority, estimate_minutes, due_ms, start_ms, end_ms, depends_on_id]
+  for (const [id, title, status, priority, estimate, due, start, end, dep] of rows) {
+    let t = byId.get(id as string);
     if (!t) {
       t = {
-        id,
-        title: r.title as string,
-        status: r.status as PlanTask['status'],
-        priority: r.priority as PlanTask['priority'],
-        estimateMinutes: (r.estimate_minutes as number | null) ?? null,
-        dueAt: at(r.due_ms),
-        start: at(r.start_ms),
-        end: at(r.end_ms),
+        id: id as string,
+        title: title as string,
+        status: status as PlanTask['status'],
+        priority: priority as PlanTask['priority'],
+        estimateMinutes: (estimate as number | null) ?? null,
+        dueAt: at(due),
+        start: at(start),
+        end: at(end),
         dependsOn: [],
       };
-      byId.set(id, t);
+      byId.set(t.id, t);
     }
-    const dep = r.depends_on_id as string | null;
-    if (dep !== null && !t.dependsOn.includes(dep)) t.dependsOn.push(dep);
+    if (dep !== null && dep !== undefined && !t.dependsOn.includes(dep as string))
+      t.dependsOn.push(dep as string);
   }
   for (const t of byId.values()) t.dependsOn.sort();
   return [...byId.values()];
@@ -171,7 +185,8 @@ export function planOfRow(r: TaskRow): PlanTask {
 export class LoadedWorld {
   user!: UserRow;
   idempotency: IdempotencyRecord | null = null;
-  undoWindow: OpLite[] = [];
+  /** The undo window (the newest `undoDepth` ordinary operations), summarised. */
+  undoSummary: UndoSummary = { n: 0, applied: 0, minSeq: null, oldestApplied: false, heads: [] };
   /** The newest two redoable operations (a redo re-applies the first; the second says whether more remain). */
   redoTop: OpLite[] = [];
 
@@ -307,7 +322,16 @@ export class LoadedWorld {
     this.loads += 1;
     if (row.user) this.user = parseUser(row.user as Json);
     if (row.idem !== undefined) this.idempotency = row.idem ? parseIdem(row.idem as Json) : null;
-    if (row.undo_window !== undefined) this.undoWindow = ((row.undo_window as Json[]) ?? []).map(parseOpLite);
+    if (row.undo_summary) {
+      const u = row.undo_summary as Json;
+      this.undoSummary = {
+        n: Number(u.n),
+        applied: Number(u.applied),
+        minSeq: u.min_seq === null ? null : Number(u.min_seq),
+        oldestApplied: Boolean(u.oldest_applied),
+        heads: ((u.heads as Json[] | null) ?? []).map(parseOpLite),
+      };
+    }
     if (row.redo_top !== undefined) this.redoTop = ((row.redo_top as Json[] | null) ?? []).map(parseOpLite);
     const focus = [...(req.taskIds ?? []), ...((row.focus_ids as string[] | null) ?? [])];
     for (const id of focus) this.fullTasks.set(id, null);
@@ -316,7 +340,7 @@ export class LoadedWorld {
       this.fullTasks.set(t.id, t);
       this.planTasks.set(t.id, planOfRow(t));
     }
-    for (const t of parsePlan((row.plan as Json[] | null) ?? [])) {
+    for (const t of parsePlan((row.plan as unknown[][] | null) ?? [])) {
       if (!this.fullTasks.get(t.id)) this.planTasks.set(t.id, t);
     }
     for (const id of focus) this.dependentsKnown.add(id);
@@ -351,10 +375,8 @@ export class LoadedWorld {
       if (!had || c.alternatives !== undefined) this.conflicts.set(c.id, c);
     }
     for (const id of focus) this.conflictTaskCover.add(id);
-    for (const id of (row.range_task_ids as string[] | null) ?? []) {
-      this.conflictTaskCover.add(id);
-      this.dependentsKnown.add(id);
-    }
+    // The window tasks come with their dependencies and dependents (not with their conflicts).
+    for (const id of (row.range_task_ids as string[] | null) ?? []) this.dependentsKnown.add(id);
     for (const id of (row.cover_task_ids as string[] | null) ?? []) this.conflictTaskCover.add(id);
     for (const k of req.conflictKeys ?? []) this.conflictKeyCover.add(k);
     if (req.allActiveConflicts) this.allActiveConflicts = true;

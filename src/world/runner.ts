@@ -105,29 +105,41 @@ function liteToView(o: OpLite): OperationView {
   };
 }
 
-/** The undo state from the loaded undo window, as it is after `change` (if any). */
+/** The undo state from the loaded undo window's summary, as it is after `change` (if any). */
 export function undoStateOf(
   base: LoadedWorld,
   depth: number,
-  change: { newOp?: OpLite; target?: { id: string; state: 'APPLIED' | 'UNDONE'; redoable: boolean } } = {},
+  change: {
+    newOp?: OpLite;
+    target?: { id: string; state: 'APPLIED' | 'UNDONE'; redoable: boolean; lite?: OpLite };
+  } = {},
 ): UndoStateView {
-  let window = base.undoWindow.map((o) =>
-    change.target && o.id === change.target.id ? { ...o, state: change.target.state } : o,
-  );
-  if (change.newOp && !NON_ORDINARY.has(change.newOp.kind))
-    window = [change.newOp, ...window].slice(0, depth);
-  const applied = window.filter((o) => o.state === 'APPLIED');
+  const s = base.undoSummary;
+  let applied = s.applied;
+  let heads = s.heads;
   let canRedo = base.redoTop.length > 0;
-  if (change.newOp && !NON_ORDINARY.has(change.newOp.kind)) canRedo = false;
-  else if (change.target?.redoable) canRedo = true;
-  else if (change.target && !change.target.redoable) {
-    canRedo = base.redoTop.filter((o) => o.id !== change.target!.id).length > 0;
+  const ordinary = change.newOp !== undefined && !NON_ORDINARY.has(change.newOp.kind);
+  if (ordinary) {
+    // The new operation enters the window; at full depth the oldest one leaves it.
+    applied += 1 - (s.n >= depth && s.oldestApplied ? 1 : 0);
+    heads = [change.newOp!, ...heads];
+    canRedo = false;
+  } else if (change.target) {
+    const t = change.target;
+    if (t.state === 'UNDONE') {
+      applied -= 1;
+      heads = heads.filter((h) => h.id !== t.id);
+    } else if (t.lite && s.minSeq !== null && t.lite.seq >= s.minSeq) {
+      applied += 1;
+      heads = [{ ...t.lite, state: 'APPLIED' as const }, ...heads].sort((a, b) => b.seq - a.seq);
+    }
+    canRedo = t.redoable || base.redoTop.some((o) => o.id !== t.id);
   }
   return {
-    canUndo: applied.length > 0,
+    canUndo: applied > 0,
     canRedo,
-    depth: applied.length,
-    nextUndo: applied[0] ? liteToView(applied[0]) : null,
+    depth: applied,
+    nextUndo: heads[0] ? liteToView(heads[0]) : null,
   };
 }
 
@@ -359,7 +371,18 @@ export class Runner {
         created_at: tx.now,
         target_operation_id: operation.targetOperationId,
       },
-      target: out.targetState,
+      target: out.targetState && {
+        ...out.targetState,
+        lite: {
+          id: out.targetState.row.id,
+          seq: Number(out.targetState.row.seq),
+          kind: out.targetState.row.kind,
+          actor: out.targetState.row.actor,
+          state: out.targetState.row.state,
+          created_at: out.targetState.row.created_at,
+          target_operation_id: out.targetState.row.target_operation_id,
+        },
+      },
     });
     const result: UpdateResultView = {
       ok: true,

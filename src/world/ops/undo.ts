@@ -191,7 +191,7 @@ export function undoOp(actor: Actor, operationId: string | null, undoDepth: numb
         : { operationIds: isUuid(operationId) ? [operationId] : [] },
     decide: (tx) => {
       ensureMayUndo(actor, operationId === null ? null : ['operationId']);
-      const window = tx.base.undoWindow;
+      const window = tx.base.undoSummary;
       let target: OperationRow | null | undefined;
       if (operationId === null) {
         target = tx.base.latestUndoable;
@@ -208,7 +208,7 @@ export function undoOp(actor: Actor, operationId: string | null, undoDepth: numb
         }
         if (target.state === 'UNDONE')
           throw new DomainError('NOTHING_TO_UNDO', 'That operation is already undone', ['operationId']);
-        if (!window.some((o) => o.id === target!.id)) {
+        if (window.minSeq === null || Number(target.seq) < window.minSeq) {
           throw new DomainError(
             'UNDO_BLOCKED',
             `Operation #${target.seq} is older than the undo depth (${undoDepth})`,
