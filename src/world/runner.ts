@@ -105,6 +105,15 @@ function liteToView(o: OpLite): OperationView {
   };
 }
 
+/**
+ * A named (prepared) statement: the load and write statements come in a few dozen shapes, and
+ * planning them afresh on every call cost about as much as running them. pg prepares a name once
+ * per connection; the server may then reuse a generic plan.
+ */
+function prepared(text: string, values: unknown[]): { name: string; text: string; values: unknown[] } {
+  return { name: `wp_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, text, values };
+}
+
 /** The undo state from the loaded undo window's summary, as it is after `change` (if any). */
 export function undoStateOf(
   base: LoadedWorld,
@@ -193,7 +202,7 @@ export class Runner {
     now: Date,
   ): Promise<void> {
     const { sql, params } = buildLoad(userId, req, first, now, ALTERNATIVE_HORIZON_DAYS);
-    const res = await client.query(sql, params);
+    const res = await client.query(prepared(sql, params));
     const row = res.rows[0] as Record<string, unknown>;
     if (
       first &&
@@ -291,7 +300,7 @@ export class Runner {
           throw err;
         }
       }
-      await client.query(decided.write.sql, decided.write.params);
+      await client.query(prepared(decided.write.sql, decided.write.params));
       await client.query('COMMIT');
       inTx = false;
       commitSignals(this.ds).emit('committed', actor.userId, decided.lastEventSeq);
