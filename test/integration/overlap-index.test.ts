@@ -7,7 +7,8 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { RANGES_SQL } from '../../src/world/load-sql';
+import { buildLoad, RANGES_SQL } from '../../src/world/load-sql';
+import { createTaskOp } from '../../src/world/ops/tasks';
 import { testDatabaseUrl } from '../support/db';
 
 interface PlanNode {
@@ -116,5 +117,42 @@ describe('overlap lookups use the GiST range index (EXPLAIN)', function () {
     expect(gist!['Node Type']).to.equal('Bitmap Index Scan');
     expect(scans.map((n) => n['Node Type'])).not.to.include('Seq Scan');
     expect(gist!['Actual Rows']).to.be.within(100, 300);
+  });
+
+  it('the load statement of createTask, prepared with a generic plan, reads its window through the same index', async () => {
+    const start = new Date(YEAR_START + 100 * 86_400_000 + 10 * 3_600_000);
+    const now = new Date(YEAR_START + 90 * 86_400_000);
+    const op = createTaskOp(
+      now,
+      { title: 'x', scheduledStart: start, scheduledEnd: new Date(start.getTime() + 3_600_000) },
+      'ALLOW',
+    );
+    const { sql, params } = buildLoad(heavy, op.load, { idempotencyKey: null, undoDepth: 100 }, now, 14);
+    const text = (v: unknown): string =>
+      v instanceof Date
+        ? v.toISOString()
+        : Array.isArray(v)
+          ? `{${v.map((x) => `"${String(x).replace(/(["\\])/g, '\\$1')}"`).join(',')}}`
+          : String(v);
+    const literal = (v: unknown) => (v === null ? 'NULL' : client.escapeLiteral(text(v)));
+    await client.query('BEGIN');
+    try {
+      // The runner sends it as a named statement: after a few executions the server may keep a generic plan.
+      await client.query('SET LOCAL plan_cache_mode = force_generic_plan');
+      await client.query({ name: 'load_generic', text: sql, values: params });
+      const res = await client.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+        `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE load_generic(${params.map(literal).join(', ')})`,
+      );
+      const plan = res.rows[0]!['QUERY PLAN'][0]!.Plan;
+      const scans = taskScans(plan);
+      expect(
+        scans.map((n) => n['Index Name']),
+        JSON.stringify(plan, null, 1),
+      ).to.include('tasks_user_schedule_gist');
+      expect(scans.map((n) => n['Node Type'])).not.to.include('Seq Scan');
+    } finally {
+      await client.query('ROLLBACK');
+      await client.query('DEALLOCATE load_generic');
+    }
   });
 });
