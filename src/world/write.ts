@@ -31,6 +31,11 @@ export interface WritePlan {
   events: PendingEvent[];
   eventSeqFrom: number;
   idempotency: { key: string; hash: string; result: unknown; expiredBefore: Date } | null;
+  /**
+   * More writes that ride in the same statement (flag exposures, memory items, spans later): each
+   * returns one `name AS (...)` CTE, binding its values through `param` ($1 is the user id).
+   */
+  extra?: Array<(param: (value: unknown) => string) => string>;
 }
 
 const iso = (v: Date | string | null | undefined): string | null =>
@@ -248,5 +253,6 @@ export function buildWrite(
       `i_gc AS (DELETE FROM idempotency_keys WHERE user_id = $1 AND created_at <= ${p(k.expiredBefore)} AND key <> ${key})`,
     );
   }
+  for (const more of plan.extra ?? []) ctes.push(more(p));
   return { sql: `WITH ${ctes.join(',\n')}\nSELECT 1 AS ok`, params };
 }
