@@ -14,7 +14,7 @@ import {
 import { detectConflicts, isScheduled } from '../domain/conflicts';
 import { localDayBounds, localDaysTouched, overlapMs } from '../domain/time';
 import type { AlternativeProposal, DetectedConflict, PlanTask, UserSettings } from '../domain/types';
-import { windowAround } from './loaded';
+import { mergeRequests, NeedMore, windowAround, type LoadRequest } from './loaded';
 import { mapConflict } from './rows';
 import type { StoredConflict, WorldTx } from './tx';
 import type { AlternativeView, ConflictView, EntityChangeView, TaskView } from './views';
@@ -138,6 +138,30 @@ export function alternativesFor(
   );
 }
 
+/**
+ * Alternatives for several conflicts. A conflict whose search needs more of the plan does not stop
+ * the others: their needs are merged into one NeedMore, so one more load settles them all.
+ */
+export function alternativesForAll(
+  tx: WorldTx,
+  conflicts: DetectedConflict[],
+  near: Map<string, PlanTask>,
+  settings: UserSettings,
+): Map<string, AlternativeView[]> {
+  const out = new Map<string, AlternativeView[]>();
+  let need: LoadRequest | null = null;
+  for (const d of conflicts) {
+    try {
+      out.set(d.key, alternativesFor(tx, d, near, settings));
+    } catch (err) {
+      if (!(err instanceof NeedMore)) throw err;
+      need = need ? mergeRequests(need, err.request) : err.request;
+    }
+  }
+  if (need) throw new NeedMore(need);
+  return out;
+}
+
 /** Whether a stored alternative can still be applied, judged against the plan as it is now. */
 export type AlternativeFit = 'FITS' | 'PARTIAL' | 'STALE';
 
@@ -250,10 +274,17 @@ export function syncConflicts(
     }
   }
 
+  // Every conflict's alternatives first: what they need beyond the load is asked for at once.
+  const offered = alternativesForAll(
+    tx,
+    detected.filter((d) => storedByKey.get(d.key)?.status !== 'DISMISSED'),
+    near,
+    settings,
+  );
   for (const d of detected) {
     const existing = storedByKey.get(d.key);
     if (existing?.status === 'DISMISSED') continue; // the user chose to live with it while it lasts
-    const alternatives = alternativesFor(tx, d, near, settings);
+    const alternatives = offered.get(d.key)!;
     if (existing) {
       const row: StoredConflict = { ...existing, message: d.message, task_ids: d.taskIds, alternatives };
       tx.putConflict(row);

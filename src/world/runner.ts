@@ -44,7 +44,7 @@ import { buildWrite } from './write';
 
 const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 /** Loads one operation may run before it must have decided (the first one included). */
-const MAX_LOADS = 8;
+const MAX_LOADS = 12;
 export const NON_ORDINARY = new Set(['UNDO', 'REDO']);
 
 export interface MutationOptions {

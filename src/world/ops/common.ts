@@ -7,7 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { detectConflicts } from '../../domain/conflicts';
 import type { ConflictPolicy, DetectedConflict, PlanTask } from '../../domain/types';
 import type { Problem } from '../../domain/validation';
-import { alternativesFor, loadRelevantWorld, syncConflicts, type SyncOutcome } from '../conflict-sync';
+import {
+  alternativesFor,
+  alternativesForAll,
+  loadRelevantWorld,
+  syncConflicts,
+  type SyncOutcome,
+} from '../conflict-sync';
 import { DomainError, type UserErrorDetail } from '../errors';
 import { DomainErrorWithConflicts, type BodyResult } from '../runner';
 import type { TaskPatch, WorldTx } from '../tx';
@@ -108,13 +114,14 @@ export function settleConflicts(tx: WorldTx, policy: ConflictPolicy, out: BodyRe
   if (policy === 'REJECT') {
     const { fresh, near } = newConflicts(tx, touched());
     if (fresh.length > 0) {
+      const offered = alternativesForAll(tx, fresh, near, tx.settings());
       const views: ConflictView[] = fresh.map((d) => ({
         id: randomUUID(),
         kind: d.kind,
         status: 'OPEN',
         message: d.message,
         taskIds: d.taskIds,
-        alternatives: alternativesFor(tx, d, near, tx.settings()),
+        alternatives: offered.get(d.key)!,
         chosenAlternativeId: null,
         detectedAt: tx.now,
         closedAt: null,
