@@ -264,4 +264,29 @@ describe('round trips per mutation (statements counted on the real database)', (
     expect(counts[1]).to.equal(counts[3]);
     for (const c of counts) expect(c).to.be.at.most(OTHER_BUDGET);
   });
+
+  it('needs one more load, within the budget, when a conflict lies outside the windows loaded up front', async () => {
+    const a = await user();
+    // Four months ahead: outside what updateSettings loads with the lock (the next 60 days).
+    await within(TASK_BUDGET, () =>
+      world.updater.createTask(a, {
+        title: 'far A',
+        scheduledStart: hour('2027-04-06', 9),
+        scheduledEnd: hour('2027-04-06', 11),
+      }),
+    );
+    await within(TASK_BUDGET, () =>
+      world.updater.createTask(a, {
+        title: 'far B',
+        scheduledStart: hour('2027-04-06', 10),
+        scheduledEnd: hour('2027-04-06', 12),
+      }),
+    );
+    const { r, n } = await counted(() => world.updater.updateSettings(a, { dailyCapacityMinutes: 90 }));
+    expect(r.ok, JSON.stringify(r.errors)).to.equal(true);
+    expect(n.tx).to.equal(5); // BEGIN, load, the far conflict's tasks, write, COMMIT
+    expect(r.conflicts.map((c) => c.kind)).to.include.members(['OVERLAP', 'OVER_CAPACITY']);
+    const undone = await within(OTHER_BUDGET, () => world.updater.undo(a, null));
+    expect(undone.conflicts.map((c) => c.kind)).to.not.include('OVER_CAPACITY');
+  });
 });
