@@ -2,8 +2,10 @@
  * The event hub: turns the transactional outbox into live, per-user streams.
  *
  * - Writers (the WorldUpdater) insert events with a per-user, gap-free `seq` under the user's row
- *   lock and `pg_notify('planner_events', '<userId>:<seq>')` in the same transaction, so a
- *   notification only ever follows a commit, and seq order is commit order for each user.
+ *   lock, so seq order is commit order for each user. After the commit they wake this process's hub
+ *   directly ({@link EventHub.hint}, through the DataSource's commit signals) and the other
+ *   instances with `pg_notify('planner_events', '<userId>:<seq>')`, so a hint only ever follows a
+ *   commit.
  * - Every instance LISTENs on one dedicated connection. A notification is only a hint: the hub
  *   reads the events from the outbox (one query per user and wake-up, shared by all of that user's
  *   subscribers on this instance), so the 8,000-byte NOTIFY limit never matters and a missed hint
@@ -18,6 +20,7 @@
  */
 import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
+import { commitSignals } from '../world/commit-signals';
 import { EVENTS_CHANNEL } from '../world/world-updater';
 
 /** The NOTIFY channel the WorldUpdater announces commits on. */
@@ -247,8 +250,16 @@ export class EventHub {
     };
   }
 
+  /** Wakes a user's subscribers on this instance (a hint: they re-read the outbox). */
+  hint(userId: string): void {
+    if (!this.closed && this.users.has(userId)) this.wakeUser(userId);
+  }
+
+  private readonly onCommitted = (userId: string): void => this.hint(userId);
+
   /** Connects the LISTEN connection and starts the retention clean-up. */
   async start(): Promise<void> {
+    commitSignals(this.ds).on('committed', this.onCommitted);
     await this.connectListener();
     if (this.opts.cleanupIntervalMs > 0) {
       this.cleanupTimer = setInterval(() => {
@@ -492,6 +503,7 @@ export class EventHub {
   /** Ends every stream and closes the LISTEN connection. */
   async close(): Promise<void> {
     this.closed = true;
+    commitSignals(this.ds).off('committed', this.onCommitted);
     if (this.cleanupTimer) clearInterval(this.cleanupTimer);
     for (const u of [...this.users.values()]) {
       if (u.retry) clearTimeout(u.retry);

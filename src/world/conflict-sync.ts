@@ -1,7 +1,9 @@
 /**
- * Keeps the stored conflicts in step with the plan, inside the operation's transaction:
- * detects conflicts involving the tasks an operation touched (not a rescan of the whole plan),
- * opens new ones with ranked alternatives, and resolves stored ones whose cause is gone.
+ * Keeps the stored conflicts in step with the plan, in the decide step (pure: it reads the loaded
+ * world through WorldTx and stages conflict rows): detects conflicts involving the tasks an
+ * operation touched (not a rescan of the whole plan), opens new ones with ranked alternatives, and
+ * resolves stored ones whose cause is gone. A key never gets a second OPEN row: detection matches a
+ * stored row by key and reuses it.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -12,8 +14,9 @@ import {
 import { detectConflicts, isScheduled } from '../domain/conflicts';
 import { localDayBounds, localDaysTouched, overlapMs } from '../domain/time';
 import type { AlternativeProposal, DetectedConflict, PlanTask, UserSettings } from '../domain/types';
-import { mapConflict, type ConflictRow } from './rows';
-import type { WorldTx } from './tx';
+import { mergeRequests, NeedMore, windowAround, type LoadRequest } from './loaded';
+import { mapConflict } from './rows';
+import type { StoredConflict, WorldTx } from './tx';
 import type { AlternativeView, ConflictView, EntityChangeView, TaskView } from './views';
 
 const DAY_MS = 86_400_000;
@@ -21,83 +24,6 @@ const DAY_MS = 86_400_000;
 export const ALTERNATIVE_HORIZON_DAYS = 14;
 /** The options every alternatives computation uses (search window and proposals must agree). */
 const ALTERNATIVE_OPTIONS: AlternativeOptions = { max: 5, horizonDays: ALTERNATIVE_HORIZON_DAYS };
-
-/**
- * The columns detection and planning need (a PlanTask), and nothing else: these loads can return a month of
- * a busy plan, and parsing full rows (notes, tags, five timestamps, a per-row dependency array sub-query)
- * dominated their cost. Instants come as epoch milliseconds (float8 is parsed to a number by pg); the
- * dependencies come from a plain join (one row per dependency, none for most tasks), grouped in
- * {@link mapPlanRows}.
- */
-const PLAN_SELECT = `SELECT t.id, t.title, t.status, t.priority, t.estimate_minutes,
-    (extract(epoch FROM t.due_at) * 1000)::float8 AS due_ms,
-    (extract(epoch FROM t.scheduled_start) * 1000)::float8 AS start_ms,
-    (extract(epoch FROM t.scheduled_end) * 1000)::float8 AS end_ms,
-    d.depends_on_id
-  FROM tasks t LEFT JOIN task_dependencies d ON d.user_id = t.user_id AND d.task_id = t.id`;
-
-/**
- * The overlap lookups. Both match the GiST index tasks_user_schedule_gist on
- * (user_id, tstzrange(scheduled_start, scheduled_end, '[)')) WHERE scheduled_start IS NOT NULL: the
- * expression and the predicate are repeated verbatim so the planner can use it (a bitmap index scan for
- * the `&& ANY(array)` form). test/integration/overlap-index.test.ts EXPLAINs these very strings.
- */
-export const WINDOW_SQL = `${PLAN_SELECT}
-  WHERE t.user_id = $1 AND t.scheduled_start IS NOT NULL
-    AND tstzrange(t.scheduled_start, t.scheduled_end, '[)') && tstzrange($2, $3, '[)')`;
-/** Scheduled tasks meeting any of the ranges in $2 (a tstzrange[]). */
-export const RANGES_SQL = `${PLAN_SELECT}
-  WHERE t.user_id = $1 AND t.scheduled_start IS NOT NULL
-    AND tstzrange(t.scheduled_start, t.scheduled_end, '[)') && ANY($2::tstzrange[])`;
-
-interface PlanRow {
-  id: string;
-  title: string;
-  status: PlanTask['status'];
-  priority: PlanTask['priority'];
-  estimate_minutes: number | null;
-  due_ms: number | null;
-  start_ms: number | null;
-  end_ms: number | null;
-  depends_on_id: string | null;
-}
-
-/** Groups PLAN_SELECT rows (one per task and dependency) into PlanTasks, dependencies sorted. */
-function mapPlanRows(rows: PlanRow[]): PlanTask[] {
-  const at = (v: number | null): Date | null => (v === null ? null : new Date(Math.round(Number(v))));
-  const byId = new Map<string, PlanTask>();
-  for (const r of rows) {
-    let t = byId.get(r.id);
-    if (!t) {
-      t = {
-        id: r.id,
-        title: r.title,
-        status: r.status,
-        priority: r.priority,
-        estimateMinutes: r.estimate_minutes,
-        dueAt: at(r.due_ms),
-        start: at(r.start_ms),
-        end: at(r.end_ms),
-        dependsOn: [],
-      };
-      byId.set(r.id, t);
-    }
-    if (r.depends_on_id !== null) t.dependsOn.push(r.depends_on_id);
-  }
-  const out = [...byId.values()];
-  for (const t of out) if (t.dependsOn.length > 1) t.dependsOn.sort();
-  return out;
-}
-
-/** Tasks of the user by id, as PlanTasks. */
-async function planTasks(tx: WorldTx, ids: string[]): Promise<PlanTask[]> {
-  if (ids.length === 0) return [];
-  const rows = await tx.query<PlanRow>(`${PLAN_SELECT} WHERE t.user_id = $1 AND t.id = ANY($2::uuid[])`, [
-    tx.userId,
-    ids,
-  ]);
-  return mapPlanRows(rows);
-}
 
 export interface SyncOutcome {
   /** Conflicts opened by this sync. */
@@ -136,29 +62,31 @@ export function toAlternativeView(a: AlternativeProposal): AlternativeView {
   };
 }
 
-function dayRange(day: string, tz: string): { start: Date; end: Date } {
-  return localDayBounds(day, tz);
+/** The ranges a load should cover for these scheduled ranges: detection's days and the alternatives' horizon. */
+export function windowsFor(
+  tx: { now: Date },
+  ranges: Array<{ start: Date; end: Date }>,
+): Array<{ start: Date; end: Date }> {
+  return ranges.map((r) => windowAround(r.start, r.end, tx.now, ALTERNATIVE_HORIZON_DAYS));
 }
 
 /**
- * Loads the part of the plan that can interact with `focus`: the focus tasks, every scheduled task
+ * The part of the plan that can interact with `focus`: the focus tasks, every scheduled task
  * meeting a local day touched by them (or by `extraRanges`, or one of `extraDays`), and their
- * dependencies and dependents. One GiST-indexed range query plus one dependency query.
+ * dependencies and dependents.
  */
-export async function loadRelevantWorld(
+export function loadRelevantWorld(
   tx: WorldTx,
   focus: string[],
   extraRanges: Array<{ start: Date; end: Date }>,
   extraDays: string[],
-): Promise<Map<string, PlanTask>> {
+): Map<string, PlanTask> {
   const tz = tx.user.time_zone;
   const byId = new Map<string, PlanTask>();
-  for (const t of await planTasks(tx, focus)) byId.set(t.id, t);
+  for (const t of tx.planTasks(focus)) byId.set(t.id, t);
   const ranges: Array<{ start: Date; end: Date }> = [...extraRanges];
-  for (const t of byId.values()) {
-    if (t.start && t.end) ranges.push({ start: t.start, end: t.end });
-  }
-  const bounds: string[] = [];
+  for (const t of byId.values()) if (t.start && t.end) ranges.push({ start: t.start, end: t.end });
+  const bounds: Array<{ start: Date; end: Date }> = [];
   for (const r of ranges) {
     // Whole local days, with a day's margin either side: capacity is per local day.
     const days = localDaysTouched(
@@ -166,66 +94,72 @@ export async function loadRelevantWorld(
       new Date(r.end.getTime() + DAY_MS),
       tz,
     );
-    const first = dayRange(days[0]!, tz);
-    const last = dayRange(days[days.length - 1]!, tz);
-    bounds.push(`[${first.start.toISOString()},${last.end.toISOString()})`);
+    bounds.push({
+      start: localDayBounds(days[0]!, tz).start,
+      end: localDayBounds(days[days.length - 1]!, tz).end,
+    });
   }
-  for (const d of extraDays) {
-    const b = dayRange(d, tz);
-    bounds.push(`[${b.start.toISOString()},${b.end.toISOString()})`);
-  }
+  for (const d of extraDays) bounds.push(localDayBounds(d, tz));
   if (bounds.length > 0) {
-    const rows = await tx.query<PlanRow>(RANGES_SQL, [tx.userId, bounds]);
-    for (const t of mapPlanRows(rows)) byId.set(t.id, t);
+    const missing = bounds.filter((b) => !tx.base.covers(b.start.getTime(), b.end.getTime()));
+    // Ask generously: the alternatives' horizon around what is missing, so one more load settles it.
+    if (missing.length > 0) tx.need({ ranges: windowsFor(tx, missing) });
+    for (const t of tx.planTasksMeeting(bounds)) byId.set(t.id, t);
   }
-  for (const t of await loadDependencyNeighbours(tx, focus)) byId.set(t.id, t);
+  for (const t of tx.dependencyNeighbours(focus)) byId.set(t.id, t);
   return byId;
 }
 
-/** Scheduled tasks meeting [from, to): the free-slot search space for alternatives and planning. */
-export async function loadWindow(tx: WorldTx, from: Date, to: Date): Promise<PlanTask[]> {
-  return mapPlanRows(await tx.query<PlanRow>(WINDOW_SQL, [tx.userId, from, to]));
-}
-
-/** The tasks depending on, and the dependencies of, `ids` (one query). */
-export async function loadDependencyNeighbours(tx: WorldTx, ids: string[]): Promise<PlanTask[]> {
-  if (ids.length === 0) return [];
-  const rows = await tx.query<PlanRow>(
-    `${PLAN_SELECT}
-     WHERE t.user_id = $1 AND (
-       t.id IN (SELECT depends_on_id FROM task_dependencies WHERE user_id = $1 AND task_id = ANY($2::uuid[]))
-       OR t.id IN (SELECT task_id FROM task_dependencies WHERE user_id = $1 AND depends_on_id = ANY($2::uuid[])))`,
-    [tx.userId, ids],
-  );
-  return mapPlanRows(rows);
-}
-
 /**
- * Computes up to 5 ranked alternatives for a detected conflict against the current plan.
- *
- * `near` is what detection loaded. Added to it: every task of the conflict with its dependencies and
- * dependents (a capacity conflict names tasks outside the focus, and they bound where tasks may move),
- * then every scheduled task meeting the domain's own search window (alternativesSearchWindow), so each
- * slot is checked against the complete relevant plan. Both domain calls get the same now and options.
+ * Up to 5 ranked alternatives for a detected conflict against the current plan: `near` plus the
+ * conflict's tasks with their dependencies and dependents, plus every scheduled task meeting the
+ * domain's own search window (alternativesSearchWindow).
  */
-export async function alternativesFor(
+export function alternativesFor(
   tx: WorldTx,
   conflict: DetectedConflict,
   near: Map<string, PlanTask>,
   settings: UserSettings,
-): Promise<AlternativeView[]> {
+): AlternativeView[] {
   const all = new Map(near);
   const ids = [...new Set(conflict.taskIds)];
-  const absent = ids.filter((id) => !all.has(id));
-  for (const t of await planTasks(tx, absent)) all.set(t.id, t);
-  for (const t of await loadDependencyNeighbours(tx, ids)) if (!all.has(t.id)) all.set(t.id, t);
+  for (const t of tx.planTasks(ids.filter((id) => !all.has(id)))) all.set(t.id, t);
+  for (const t of tx.dependencyNeighbours(ids)) if (!all.has(t.id)) all.set(t.id, t);
   const window = alternativesSearchWindow(conflict, [...all.values()], settings, tx.now, ALTERNATIVE_OPTIONS);
   if (window) {
-    for (const t of await loadWindow(tx, window.from, window.to)) if (!all.has(t.id)) all.set(t.id, t);
+    if (!tx.base.covers(window.from.getTime(), window.to.getTime())) {
+      tx.need({ ranges: [{ start: window.from, end: window.to }] });
+    }
+    for (const t of tx.planTasksMeeting([{ start: window.from, end: window.to }]))
+      if (!all.has(t.id)) all.set(t.id, t);
   }
   return proposeAlternatives(conflict, [...all.values()], settings, tx.now, ALTERNATIVE_OPTIONS).map(
     toAlternativeView,
   );
+}
+
+/**
+ * Alternatives for several conflicts. A conflict whose search needs more of the plan does not stop
+ * the others: their needs are merged into one NeedMore, so one more load settles them all.
+ */
+export function alternativesForAll(
+  tx: WorldTx,
+  conflicts: DetectedConflict[],
+  near: Map<string, PlanTask>,
+  settings: UserSettings,
+): Map<string, AlternativeView[]> {
+  const out = new Map<string, AlternativeView[]>();
+  let need: LoadRequest | null = null;
+  for (const d of conflicts) {
+    try {
+      out.set(d.key, alternativesFor(tx, d, near, settings));
+    } catch (err) {
+      if (!(err instanceof NeedMore)) throw err;
+      need = need ? mergeRequests(need, err.request) : err.request;
+    }
+  }
+  if (need) throw new NeedMore(need);
+  return out;
 }
 
 /** Whether a stored alternative can still be applied, judged against the plan as it is now. */
@@ -237,11 +171,11 @@ export type AlternativeFit = 'FITS' | 'PARTIAL' | 'STALE';
  * before now, and the conflict's key must be gone — except that an OVER_CAPACITY alternative which only
  * lowers the day's total is PARTIAL.
  */
-export async function checkAlternative(
+export function checkAlternative(
   tx: WorldTx,
   conflict: { kind: string; key: string; taskIds: string[] },
   alt: AlternativeView,
-): Promise<AlternativeFit> {
+): AlternativeFit {
   if (!alt.taskId) return 'STALE';
   const settings = tx.settings();
   const capacityDay = conflict.kind === 'OVER_CAPACITY' ? conflict.key.slice('OVER_CAPACITY:'.length) : null;
@@ -251,7 +185,7 @@ export async function checkAlternative(
       : null;
   if (alt.action === 'MOVE' && (!move || move.start.getTime() < tx.now.getTime())) return 'STALE';
   const focus = [...new Set([...conflict.taskIds, alt.taskId])];
-  const near = await loadRelevantWorld(tx, focus, move ? [move] : [], capacityDay ? [capacityDay] : []);
+  const near = loadRelevantWorld(tx, focus, move ? [move] : [], capacityDay ? [capacityDay] : []);
   const before = [...near.values()];
   const target = before.find((t) => t.id === alt.taskId);
   // The task must still be on the calendar and open: otherwise the alternative has nothing to act on.
@@ -283,75 +217,97 @@ export async function checkAlternative(
 
 /**
  * Re-evaluates conflicts for the tasks in `touched` (plus the tasks of stored conflicts that involve
- * them), opening, refreshing and resolving stored conflicts. Writes conflict events to tx.events.
+ * them, plus the conflicts in `reconsider`), opening, refreshing and resolving stored conflicts.
+ * Stages conflict rows and pushes conflict events to tx.events.
  */
-export async function syncConflicts(tx: WorldTx, touched: string[]): Promise<SyncOutcome> {
+export function syncConflicts(
+  tx: WorldTx,
+  touched: string[],
+  reconsider: StoredConflict[] = [],
+): SyncOutcome {
   const out: SyncOutcome = { opened: [], resolved: [], open: [], changes: [] };
-  if (touched.length === 0) return out;
+  if (touched.length === 0 && reconsider.length === 0) return out;
   const settings = tx.settings();
-  const stored = await tx.query<ConflictRow>(
-    `SELECT * FROM conflicts WHERE user_id = $1 AND task_ids && $2::uuid[]
-       AND (status = 'OPEN' OR (status = 'DISMISSED' AND active))`,
-    [tx.userId, touched],
-  );
+  const storedById = new Map<string, StoredConflict>();
+  for (const c of tx.activeConflictsTouching(touched)) storedById.set(c.id, c);
+  for (const c of reconsider) storedById.set(c.id, c);
+  const stored = [...storedById.values()];
   const focus = new Set(touched);
   const extraDays: string[] = [];
   for (const c of stored) {
     for (const id of c.task_ids) focus.add(id);
     if (c.kind === 'OVER_CAPACITY') extraDays.push(c.key.slice('OVER_CAPACITY:'.length));
   }
-  const focusIds = [...focus];
-  const near = await loadRelevantWorld(tx, focusIds, tx.oldRanges, extraDays);
+  const near = loadRelevantWorld(tx, [...focus], tx.oldRanges, extraDays);
+  // Tasks named by stored conflicts may be gone: they are simply absent from `near`.
   const detected = detectConflicts([...near.values()], focus, settings, { extraDays });
   const detectedKeys = new Set(detected.map((d) => d.key));
-  const storedByKey = new Map(stored.map((c) => [c.key, c]));
+  // Stored rows by key: the one OPEN row wins, else a dismissed one (at most one of each per key).
+  const storedByKey = new Map<string, StoredConflict>();
+  const remember = (c: StoredConflict) => {
+    const had = storedByKey.get(c.key);
+    if (!had || (had.status !== 'OPEN' && c.status === 'OPEN')) storedByKey.set(c.key, c);
+  };
+  for (const c of stored) remember(c);
   const unmatched = detected.map((d) => d.key).filter((k) => !storedByKey.has(k));
-  if (unmatched.length > 0) {
-    // e.g. a day already over capacity (stored with other tasks) that a touched task now joins.
-    const more = await tx.query<ConflictRow>(
-      `SELECT * FROM conflicts WHERE user_id = $1 AND key = ANY($2::text[])
-         AND (status = 'OPEN' OR (status = 'DISMISSED' AND active))`,
-      [tx.userId, unmatched],
-    );
-    for (const c of more) storedByKey.set(c.key, c);
-  }
+  // e.g. a day already over capacity (stored with other tasks) that a touched task now joins.
+  if (unmatched.length > 0) for (const c of tx.activeConflictsByKeys(unmatched)) remember(c);
 
   for (const c of stored) {
-    if (detectedKeys.has(c.key)) continue;
+    const keep = detectedKeys.has(c.key) && storedByKey.get(c.key)?.id === c.id;
+    if (keep) continue;
     if (c.status === 'OPEN') {
-      const rows = await tx.query<ConflictRow>(
-        `UPDATE conflicts SET status = 'RESOLVED', active = false, closed_at = $3, version = version + 1
-         WHERE user_id = $1 AND id = $2 RETURNING *`,
-        [tx.userId, c.id, tx.now],
-      );
-      const view = mapConflict(rows[0]!);
+      const row: StoredConflict = {
+        ...c,
+        status: 'RESOLVED',
+        active: false,
+        closed_at: tx.now,
+        version: c.version + 1,
+      };
+      tx.putConflict(row);
+      const view = mapConflict(row);
       out.resolved.push(view);
       out.changes.push({ entity: 'Conflict', id: c.id, field: 'status', before: 'OPEN', after: 'RESOLVED' });
       tx.events.push({ topic: 'conflict', type: 'RESOLVED', payload: { conflict: view } });
-    } else {
-      await tx.query('UPDATE conflicts SET active = false WHERE user_id = $1 AND id = $2', [tx.userId, c.id]);
+    } else if (c.active) {
+      tx.putConflict({ ...c, active: false });
     }
   }
 
+  // Every conflict's alternatives first: what they need beyond the load is asked for at once.
+  const offered = alternativesForAll(
+    tx,
+    detected.filter((d) => storedByKey.get(d.key)?.status !== 'DISMISSED'),
+    near,
+    settings,
+  );
   for (const d of detected) {
     const existing = storedByKey.get(d.key);
     if (existing?.status === 'DISMISSED') continue; // the user chose to live with it while it lasts
-    const alternatives = await alternativesFor(tx, d, near, settings);
+    const alternatives = offered.get(d.key)!;
     if (existing) {
-      const rows = await tx.query<ConflictRow>(
-        `UPDATE conflicts SET message = $3, task_ids = $4, alternatives = $5
-         WHERE user_id = $1 AND id = $2 RETURNING *`,
-        [tx.userId, existing.id, d.message, d.taskIds, JSON.stringify(alternatives)],
-      );
-      out.open.push(mapConflict(rows[0]!));
+      const row: StoredConflict = { ...existing, message: d.message, task_ids: d.taskIds, alternatives };
+      tx.putConflict(row);
+      out.open.push(mapConflict(row));
       continue;
     }
-    const rows = await tx.query<ConflictRow>(
-      `INSERT INTO conflicts (id, user_id, kind, key, status, message, task_ids, alternatives, detected_at)
-       VALUES ($1, $2, $3, $4, 'OPEN', $5, $6, $7, $8) RETURNING *`,
-      [randomUUID(), tx.userId, d.kind, d.key, d.message, d.taskIds, JSON.stringify(alternatives), tx.now],
-    );
-    const view = mapConflict(rows[0]!);
+    const row: StoredConflict = {
+      id: randomUUID(),
+      user_id: tx.userId,
+      kind: d.kind,
+      key: d.key,
+      status: 'OPEN',
+      message: d.message,
+      task_ids: d.taskIds,
+      alternatives,
+      chosen_alternative_id: null,
+      detected_at: tx.now,
+      closed_at: null,
+      active: true,
+      version: 1,
+    };
+    tx.putConflict(row);
+    const view = mapConflict(row);
     out.opened.push(view);
     out.open.push(view);
     out.changes.push({ entity: 'Conflict', id: view.id, field: 'status', before: null, after: 'OPEN' });

@@ -89,21 +89,30 @@ function iso(v: Date | string): string {
 }
 
 /** Undo state computed with any query function (the DataSource, or an open transaction). */
+/**
+ * The undo state in one statement ($1 user, $2 undo depth): the few columns it needs (never the
+ * snapshots' JSON) backwards through operations_user_seq_key, and the redo probe through
+ * operations_user_redoable_idx.
+ */
+export const UNDO_STATE_SQL = `SELECT (SELECT COALESCE(json_agg(w ORDER BY w.seq DESC), '[]') FROM (
+    SELECT id, seq, kind, actor, state, created_at, target_operation_id FROM operations
+    WHERE user_id = $1 AND kind NOT IN ('UNDO','REDO') ORDER BY seq DESC LIMIT $2
+  ) w WHERE w.state = 'APPLIED') AS applied,
+  EXISTS (SELECT 1 FROM operations WHERE user_id = $1 AND redoable) AS can_redo`;
+
 export async function undoStateWith(query: Query, userId: string, undoDepth: number): Promise<UndoStateView> {
-  const window = (await query(
-    `SELECT * FROM (
-       SELECT * FROM operations WHERE user_id = $1 AND kind NOT IN ('UNDO','REDO') ORDER BY seq DESC LIMIT $2
-     ) w WHERE state = 'APPLIED' ORDER BY seq DESC`,
-    [userId, undoDepth],
-  )) as OperationRow[];
-  const redo = (await query(`SELECT 1 FROM operations WHERE user_id = $1 AND redoable LIMIT 1`, [
-    userId,
-  ])) as unknown[];
+  const rows = (await query(UNDO_STATE_SQL, [userId, undoDepth])) as Array<{
+    applied: Array<Record<string, unknown>>;
+    can_redo: boolean;
+  }>;
+  const applied = rows[0]!.applied.map(
+    (o) => ({ ...o, created_at: new Date(o.created_at as string) }) as unknown as OperationRow,
+  );
   return {
-    canUndo: window.length > 0,
-    canRedo: redo.length > 0,
-    depth: window.length,
-    nextUndo: window[0] ? mapOperation(window[0]) : null,
+    canUndo: applied.length > 0,
+    canRedo: rows[0]!.can_redo,
+    depth: applied.length,
+    nextUndo: applied[0] ? mapOperation(applied[0]) : null,
   };
 }
 

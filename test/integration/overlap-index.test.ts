@@ -1,13 +1,14 @@
 /**
  * The overlap lookups use the range index: with a realistic table (one user holding 20,000 scheduled tasks
  * over a year, other users beside) and fresh statistics (ANALYZE), the planner picks the GiST index
- * tasks_user_schedule_gist for the exact SQL the world runs (WINDOW_SQL and RANGES_SQL), with sequential
+ * tasks_user_schedule_gist for the exact SQL the world runs (RANGES_SQL, one range or several), with sequential
  * scans left enabled. Parameters are bound as the app binds them (unnamed statements: planned with values).
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { RANGES_SQL, WINDOW_SQL } from '../../src/world/conflict-sync';
+import { buildLoad, RANGES_SQL } from '../../src/world/load-sql';
+import { createTaskOp } from '../../src/world/ops/tasks';
 import { testDatabaseUrl } from '../support/db';
 
 interface PlanNode {
@@ -87,11 +88,12 @@ describe('overlap lookups use the GiST range index (EXPLAIN)', function () {
     ]);
   });
 
-  it('the window lookup (loadWindow) is an index scan on tasks_user_schedule_gist', async () => {
+  it('the window lookup (one range) is an index scan on tasks_user_schedule_gist', async () => {
     const enabled = await client.query<{ enable_seqscan: string }>('SHOW enable_seqscan');
     expect(enabled.rows[0]!.enable_seqscan).to.equal('on');
     const from = new Date(YEAR_START + 100 * 86_400_000);
-    const plan = await explain(WINDOW_SQL, [heavy, from, new Date(from.getTime() + 3 * 86_400_000)]);
+    const window = `[${from.toISOString()},${new Date(from.getTime() + 3 * 86_400_000).toISOString()})`;
+    const plan = await explain(RANGES_SQL, [heavy, [window]]);
     const scans = taskScans(plan);
     expect(
       scans.map((n) => n['Index Name']),
@@ -115,5 +117,42 @@ describe('overlap lookups use the GiST range index (EXPLAIN)', function () {
     expect(gist!['Node Type']).to.equal('Bitmap Index Scan');
     expect(scans.map((n) => n['Node Type'])).not.to.include('Seq Scan');
     expect(gist!['Actual Rows']).to.be.within(100, 300);
+  });
+
+  it('the load statement of createTask, prepared with a generic plan, reads its window through the same index', async () => {
+    const start = new Date(YEAR_START + 100 * 86_400_000 + 10 * 3_600_000);
+    const now = new Date(YEAR_START + 90 * 86_400_000);
+    const op = createTaskOp(
+      now,
+      { title: 'x', scheduledStart: start, scheduledEnd: new Date(start.getTime() + 3_600_000) },
+      'ALLOW',
+    );
+    const { sql, params } = buildLoad(heavy, op.load, { idempotencyKey: null, undoDepth: 100 }, now, 14);
+    const text = (v: unknown): string =>
+      v instanceof Date
+        ? v.toISOString()
+        : Array.isArray(v)
+          ? `{${v.map((x) => `"${String(x).replace(/(["\\])/g, '\\$1')}"`).join(',')}}`
+          : String(v);
+    const literal = (v: unknown) => (v === null ? 'NULL' : client.escapeLiteral(text(v)));
+    await client.query('BEGIN');
+    try {
+      // The runner sends it as a named statement: after a few executions the server may keep a generic plan.
+      await client.query('SET LOCAL plan_cache_mode = force_generic_plan');
+      await client.query({ name: 'load_generic', text: sql, values: params });
+      const res = await client.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+        `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE load_generic(${params.map(literal).join(', ')})`,
+      );
+      const plan = res.rows[0]!['QUERY PLAN'][0]!.Plan;
+      const scans = taskScans(plan);
+      expect(
+        scans.map((n) => n['Index Name']),
+        JSON.stringify(plan, null, 1),
+      ).to.include('tasks_user_schedule_gist');
+      expect(scans.map((n) => n['Node Type'])).not.to.include('Seq Scan');
+    } finally {
+      await client.query('ROLLBACK');
+      await client.query('DEALLOCATE load_generic');
+    }
   });
 });

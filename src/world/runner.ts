@@ -1,0 +1,442 @@
+/**
+ * The runner: the skeleton every operation shares — lock and load, decide, write, record, answer.
+ *
+ *   BEGIN
+ *   load      one statement: locks the user's row (FOR UPDATE, so one user's operations are
+ *             serialised and the decision always sees the committed plan), reads the user, the
+ *             idempotency record, the undo window's few columns and what the operation asked for
+ *   decide    pure code over the loaded world (WorldTx + src/domain): rows, conflicts with their
+ *             alternatives, the operation with its exact inverse, the events, the UpdateResult.
+ *             Needing more of the plan than was loaded throws NeedMore: one more load, decide again.
+ *   write     one statement of writable CTEs: rows, conflicts, operation, events (seq assigned
+ *             under the lock), the user's counters, the idempotency record
+ *   COMMIT
+ *   signal    wake this process's hub, then NOTIFY the other instances (after commit, a hint)
+ *
+ * Domain problems end in ROLLBACK and come back as `errors`. Only serialisation failures and
+ * deadlocks are retried (once); anything else, a unique violation included, is a bug and surfaces.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Pool, PoolClient } from 'pg';
+import type { DataSource } from 'typeorm';
+import type { ConflictPolicy } from '../domain/types';
+import type { Clock } from './clock';
+import { commitSignals, Notifier } from './commit-signals';
+import { ALTERNATIVE_HORIZON_DAYS, type SyncOutcome } from './conflict-sync';
+import { DomainError, type UserErrorDetail } from './errors';
+import { buildLoad } from './load-sql';
+import { LoadedWorld, mergeRequests, NeedMore, type LoadRequest, type OpLite } from './loaded';
+import { mapOperation, type OperationRow } from './rows';
+import { entityKey, fieldChanges, type Snapshot } from './snapshots';
+import { WorldTx } from './tx';
+import type {
+  Actor,
+  ConflictView,
+  GoalView,
+  OperationView,
+  PlacementView,
+  TaskView,
+  UndoStateView,
+  UnplacedView,
+  UpdateResultView,
+} from './views';
+import { buildWrite } from './write';
+
+const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
+/** Loads one operation may run before it must have decided (the first one included). */
+const MAX_LOADS = 12;
+export const NON_ORDINARY = new Set(['UNDO', 'REDO']);
+
+export interface MutationOptions {
+  onConflict?: ConflictPolicy | null;
+  idempotencyKey?: string | null;
+}
+
+/** What an operation's decide step answers with (besides what it staged in the WorldTx). */
+export interface BodyResult {
+  task?: TaskView | null;
+  goal?: GoalView | null;
+  placements?: PlacementView[];
+  unplaced?: UnplacedView[];
+  targetOperationId?: string;
+  /** The undo/redo's new state for its target operation. */
+  targetState?: { id: string; state: 'APPLIED' | 'UNDONE'; redoable: boolean; row: OperationRow };
+  /** Conflict status changes are made by the body itself (dismiss): skip detection. */
+  skipConflictSync?: boolean;
+  /** Extra task ids whose conflicts must be re-evaluated (settings changes, restored conflicts). */
+  alsoCheck?: string[];
+  /** Stored conflicts to re-evaluate whatever their tasks (settings changes, restored dismissals). */
+  reconsider?: string[];
+}
+
+/** One operation: its identity, what to load up front, and its decide step. */
+export interface OperationSpec {
+  kind: string;
+  args: Record<string, unknown>;
+  /** What to load with the lock (from the arguments alone); more is loaded on demand. */
+  load: LoadRequest;
+  /** The decide step: pure, may run more than once (after NeedMore). */
+  decide: (tx: WorldTx) => BodyResult;
+  /** Applies the conflict policy and stores conflicts (skipped when the body says so). */
+  settle: (tx: WorldTx, out: BodyResult) => SyncOutcome;
+}
+
+/** A DomainError that also carries conflicts to show (CONFLICT_REJECTED, ALTERNATIVE_STALE). */
+export class DomainErrorWithConflicts extends DomainError {
+  constructor(
+    code: 'CONFLICT_REJECTED' | 'ALTERNATIVE_STALE' | 'NOT_FOUND',
+    message: string,
+    path: string[] | null,
+    readonly conflicts: ConflictView[],
+  ) {
+    super(code, message, path);
+  }
+}
+
+function liteToView(o: OpLite): OperationView {
+  return {
+    id: o.id,
+    seq: o.seq,
+    kind: o.kind,
+    actor: o.actor,
+    state: o.state,
+    createdAt: o.created_at,
+    targetOperationId: o.target_operation_id,
+  };
+}
+
+/**
+ * A named (prepared) statement: the load and write statements come in a few dozen shapes, and
+ * planning them afresh on every call cost about as much as running them. pg prepares a name once
+ * per connection; the server may then reuse a generic plan.
+ */
+function prepared(text: string, values: unknown[]): { name: string; text: string; values: unknown[] } {
+  return { name: `wp_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, text, values };
+}
+
+/** The undo state from the loaded undo window's summary, as it is after `change` (if any). */
+export function undoStateOf(
+  base: LoadedWorld,
+  depth: number,
+  change: {
+    newOp?: OpLite;
+    target?: { id: string; state: 'APPLIED' | 'UNDONE'; redoable: boolean; lite?: OpLite };
+  } = {},
+): UndoStateView {
+  const s = base.undoSummary;
+  let applied = s.applied;
+  let heads = s.heads;
+  let canRedo = base.redoTop.length > 0;
+  const ordinary = change.newOp !== undefined && !NON_ORDINARY.has(change.newOp.kind);
+  if (ordinary) {
+    // The new operation enters the window; at full depth the oldest one leaves it.
+    applied += 1 - (s.n >= depth && s.oldestApplied ? 1 : 0);
+    heads = [change.newOp!, ...heads];
+    canRedo = false;
+  } else if (change.target) {
+    const t = change.target;
+    if (t.state === 'UNDONE') {
+      applied -= 1;
+      heads = heads.filter((h) => h.id !== t.id);
+    } else if (t.lite && s.minSeq !== null && t.lite.seq >= s.minSeq) {
+      applied += 1;
+      heads = [{ ...t.lite, state: 'APPLIED' as const }, ...heads].sort((a, b) => b.seq - a.seq);
+    }
+    canRedo = t.redoable || base.redoTop.some((o) => o.id !== t.id);
+  }
+  return {
+    canUndo: applied > 0,
+    canRedo,
+    depth: applied,
+    nextUndo: heads[0] ? liteToView(heads[0]) : null,
+  };
+}
+
+export class Runner {
+  private readonly notifier: Notifier;
+
+  constructor(
+    private readonly ds: DataSource,
+    private readonly clock: Clock,
+    private readonly opts: { undoDepth: number },
+    private readonly failureUndo: (userId: string) => Promise<UndoStateView>,
+  ) {
+    this.notifier = new Notifier(ds);
+  }
+
+  /** Resolves once the NOTIFY hints of every committed operation so far have been sent. */
+  flushHints(): Promise<void> {
+    return this.notifier.flushed();
+  }
+
+  private get pool(): Pool {
+    return (this.ds.driver as unknown as { master: Pool }).master;
+  }
+
+  failure(undo: UndoStateView, errors: UserErrorDetail[], conflicts: ConflictView[] = []): UpdateResultView {
+    return {
+      ok: false,
+      operation: null,
+      task: null,
+      goal: null,
+      tasks: [],
+      changes: [],
+      conflicts,
+      errors: errors.map((e) => ({ code: e.code, message: e.message, path: e.path })),
+      warnings: [],
+      undo,
+      memory: [],
+      flags: [],
+      placements: [],
+      unplaced: [],
+      replayed: false,
+    };
+  }
+
+  private async load(
+    client: PoolClient,
+    base: LoadedWorld,
+    userId: string,
+    req: LoadRequest,
+    first: { idempotencyKey: string | null; undoDepth: number } | null,
+    now: Date,
+  ): Promise<void> {
+    const { sql, params } = buildLoad(userId, req, first, now, ALTERNATIVE_HORIZON_DAYS);
+    const res = await client.query(prepared(sql, params));
+    const row = res.rows[0] as Record<string, unknown>;
+    if (
+      first &&
+      row.user &&
+      String((row.user as { event_seq: unknown }).event_seq) !== String(row.snap_event_seq)
+    ) {
+      // The lock was waited for: the statement's snapshot predates the commit that released it.
+      // Read again, now that the lock is held (a fresh snapshot).
+      return this.load(client, base, userId, req, first, now);
+    }
+    base.absorb(req, row);
+  }
+
+  async run(
+    actor: Actor,
+    spec: OperationSpec,
+    opts: MutationOptions,
+    attempt = 0,
+  ): Promise<UpdateResultView> {
+    const key = opts.idempotencyKey ?? null;
+    if (key !== null && (key.length < 1 || [...key].length > 255)) {
+      return this.failure(await this.failureUndo(actor.userId), [
+        { code: 'VALIDATION', message: 'idempotencyKey must be 1–255 characters', path: ['idempotencyKey'] },
+      ]);
+    }
+    const hash = createHash('sha256')
+      .update(JSON.stringify({ kind: spec.kind, args: spec.args, onConflict: opts.onConflict ?? 'ALLOW' }))
+      .digest('hex');
+    const client = await this.pool.connect();
+    let inTx = false;
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      inTx = true;
+      const base = new LoadedWorld();
+      const now = this.clock.now();
+      await this.load(
+        client,
+        base,
+        actor.userId,
+        spec.load,
+        { idempotencyKey: key, undoDepth: this.opts.undoDepth },
+        now,
+      );
+      if (!base.user) {
+        await client.query('ROLLBACK');
+        inTx = false;
+        return this.failure({ canUndo: false, canRedo: false, depth: 0, nextUndo: null }, [
+          { code: 'NOT_FOUND', message: 'Your account no longer exists', path: null },
+        ]);
+      }
+      const undoNow = () => undoStateOf(base, this.opts.undoDepth);
+      const prior = base.idempotency;
+      if (key !== null && prior && now.getTime() - prior.created_at.getTime() < IDEMPOTENCY_TTL_MS) {
+        await client.query('ROLLBACK');
+        inTx = false;
+        if (prior.request_hash !== hash) {
+          return this.failure(undoNow(), [
+            {
+              code: 'VALIDATION',
+              message: 'idempotencyKey was already used for a different request',
+              path: ['idempotencyKey'],
+            },
+          ]);
+        }
+        // The first result, with the undo state as it is now (it may have moved since).
+        return { ...(prior.result as UpdateResultView), undo: undoNow(), replayed: true };
+      }
+
+      let decided: {
+        tx: WorldTx;
+        result: UpdateResultView;
+        lastEventSeq: number;
+        write: { sql: string; params: unknown[] };
+      } | null = null;
+      let request = spec.load;
+      while (!decided) {
+        const tx = new WorldTx(base, now, actor);
+        try {
+          decided = this.decide(tx, base, actor, spec, key, hash);
+        } catch (err) {
+          if (err instanceof NeedMore) {
+            if (base.loads >= MAX_LOADS)
+              throw new Error(`${spec.kind}: still missing data after ${base.loads} loads`);
+            request = mergeRequests(request, err.request);
+            await this.load(client, base, actor.userId, err.request, null, now);
+            continue;
+          }
+          if (err instanceof DomainError) {
+            await client.query('ROLLBACK');
+            inTx = false;
+            const conflicts = err instanceof DomainErrorWithConflicts ? err.conflicts : [];
+            return this.failure(undoNow(), err.details, conflicts);
+          }
+          throw err;
+        }
+      }
+      await client.query(prepared(decided.write.sql, decided.write.params));
+      await client.query('COMMIT');
+      inTx = false;
+      commitSignals(this.ds).emit('committed', actor.userId, decided.lastEventSeq);
+      this.notifier.hint(actor.userId, decided.lastEventSeq);
+      return decided.result;
+    } catch (err) {
+      if (inTx) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (e) {
+          broken = e as Error; // the connection is unusable: do not return it to the pool
+        }
+      }
+      const code = (err as { code?: string }).code;
+      // The user lock makes these rare; one retry settles a lost race cleanly. A unique violation
+      // (23505) is never retried: it means the decide step wrote something inconsistent.
+      if (!((code === '40001' || code === '40P01') && attempt === 0)) throw err;
+    } finally {
+      client.release(broken);
+    }
+    return this.run(actor, spec, opts, attempt + 1);
+  }
+
+  /** The decide step: the body, the conflict policy, then the operation record and the answer. */
+  private decide(
+    tx: WorldTx,
+    base: LoadedWorld,
+    actor: Actor,
+    spec: OperationSpec,
+    key: string | null,
+    hash: string,
+  ): {
+    tx: WorldTx;
+    result: UpdateResultView;
+    lastEventSeq: number;
+    write: { sql: string; params: unknown[] };
+  } {
+    const out = spec.decide(tx);
+    const sync = spec.settle(tx, out);
+    if (out.targetState) {
+      tx.operationStates.push({
+        id: out.targetState.id,
+        state: out.targetState.state,
+        redoable: out.targetState.redoable,
+      });
+    }
+    const effective = tx.tracker.effective();
+    const seq = Number(base.user.op_seq) + 1;
+    const opId = randomUUID();
+    const forward: Snapshot[] = effective.map((e) => ({ entity: e.entity, id: e.id, row: e.after }));
+    const inverse: Snapshot[] = effective.map((e) => ({ entity: e.entity, id: e.id, row: e.before }));
+    const operation: OperationView = {
+      id: opId,
+      seq,
+      kind: spec.kind,
+      actor: actor.actor,
+      state: 'APPLIED',
+      createdAt: tx.now,
+      targetOperationId: out.targetOperationId ?? null,
+    };
+    const changes = [...fieldChanges(effective), ...sync.changes];
+    const events = [
+      { topic: 'plan' as const, type: spec.kind, payload: { operation, changes } },
+      ...tx.events,
+    ];
+    const eventSeqFrom = Number(base.user.event_seq) + 1;
+    const taskIds = effective.filter((e) => e.entity === 'Task' && e.after !== null).map((e) => e.id);
+    const byId = new Map(tx.tasks(taskIds).map((t) => [t.id, t]));
+    const main = out.task !== undefined ? (out.task ? (byId.get(out.task.id) ?? out.task) : null) : null;
+    const undo = undoStateOf(base, this.opts.undoDepth, {
+      newOp: {
+        id: opId,
+        seq,
+        kind: spec.kind,
+        actor: actor.actor,
+        state: 'APPLIED',
+        created_at: tx.now,
+        target_operation_id: operation.targetOperationId,
+      },
+      target: out.targetState && {
+        ...out.targetState,
+        lite: {
+          id: out.targetState.row.id,
+          seq: Number(out.targetState.row.seq),
+          kind: out.targetState.row.kind,
+          actor: out.targetState.row.actor,
+          state: out.targetState.row.state,
+          created_at: out.targetState.row.created_at,
+          target_operation_id: out.targetState.row.target_operation_id,
+        },
+      },
+    });
+    const result: UpdateResultView = {
+      ok: true,
+      operation,
+      task: main,
+      goal: out.goal ?? null,
+      tasks: taskIds.map((id) => byId.get(id)!).filter(Boolean),
+      changes,
+      conflicts: sync.open,
+      errors: [],
+      warnings: tx.warnings,
+      undo,
+      memory: [],
+      flags: [],
+      placements: out.placements ?? [],
+      unplaced: out.unplaced ?? [],
+      replayed: false,
+    };
+    const write = buildWrite(tx, base, {
+      operation: {
+        id: opId,
+        seq,
+        actor: actor.actor,
+        kind: spec.kind,
+        input: spec.args,
+        forward,
+        inverse,
+        entities: effective.map((e) => entityKey(e.entity, e.id)),
+        targetOperationId: out.targetOperationId ?? null,
+        clearsRedo: !NON_ORDINARY.has(spec.kind),
+      },
+      events,
+      eventSeqFrom,
+      idempotency:
+        key === null
+          ? null
+          : {
+              key,
+              hash,
+              result: JSON.parse(JSON.stringify(result)),
+              expiredBefore: new Date(tx.now.getTime() - IDEMPOTENCY_TTL_MS),
+            },
+    });
+    return { tx, result, lastEventSeq: eventSeqFrom + events.length - 1, write };
+  }
+}
+
+export { mapOperation };
