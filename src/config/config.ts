@@ -55,6 +55,14 @@ export interface Config {
   readonly maxSubscriptionsPerConnection: number;
   /** PLANNER_WS_MAX_BUFFERED_BYTES: a socket whose send buffer exceeds this is closed. Default 4 MiB. */
   readonly wsMaxBufferedBytes: number;
+  /** PLANNER_MAX_INFLIGHT_PER_USER: one user's mutations running at once per instance; more get RATE_LIMITED. Default 4. */
+  readonly maxInFlightPerUser: number;
+  /** PLANNER_LOCK_TIMEOUT_MS: longest wait for a row lock (Postgres lock_timeout); over it UNAVAILABLE. Default 5000. */
+  readonly lockTimeoutMs: number;
+  /** PLANNER_EVENTS_HEARTBEAT_MS: heartbeat period (and timeout) of the event listener's connection. Default 5000. */
+  readonly eventsHeartbeatMs: number;
+  /** PLANNER_IDEMPOTENCY_SWEEP_MS: how often expired idempotency keys are deleted (all users). Default 600000. */
+  readonly idempotencySweepMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -126,6 +134,10 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     outboxRetentionDays: int(env, 'PLANNER_OUTBOX_RETENTION_DAYS', 7, 1, 3650),
     maxSubscriptionsPerConnection: int(env, 'PLANNER_MAX_SUBSCRIPTIONS_PER_CONNECTION', 20, 1, 1000),
     wsMaxBufferedBytes: int(env, 'PLANNER_WS_MAX_BUFFERED_BYTES', 4 * 1_048_576, 65_536, 1_073_741_824),
+    maxInFlightPerUser: int(env, 'PLANNER_MAX_INFLIGHT_PER_USER', 4, 1, 1000),
+    lockTimeoutMs: int(env, 'PLANNER_LOCK_TIMEOUT_MS', 5000, 1, 600_000),
+    eventsHeartbeatMs: int(env, 'PLANNER_EVENTS_HEARTBEAT_MS', 5000, 10, 600_000),
+    idempotencySweepMs: int(env, 'PLANNER_IDEMPOTENCY_SWEEP_MS', 600_000, 10, 86_400_000),
   };
   return Object.freeze(config);
 }

@@ -12,6 +12,7 @@ import { GraphQLError } from 'graphql';
 import type { NodeEnv } from '../config/config';
 import { USER_ERROR_CODES } from '../world/errors';
 import type { Logger } from './logger';
+import { isDatabaseUnavailable, unavailableFormatted } from './unavailable';
 
 /** Codes we throw on purpose (CONTRACT.md). */
 export const THROWN_CODES = [
@@ -19,6 +20,7 @@ export const THROWN_CODES = [
   'FORBIDDEN',
   'QUERY_TOO_COMPLEX',
   'RATE_LIMITED',
+  'UNAVAILABLE',
   'INTERNAL',
   // Live events (src/events/hub.ts): a `since` older than the outbox retention, a subscriber too slow.
   'CURSOR_EXPIRED',
@@ -143,6 +145,7 @@ export function createFormatError(
       return { ...formatted, message, extensions: { ...extensions, code } };
     }
     const cause = rootCause(error);
+    if (isDatabaseUnavailable(error)) return unavailableFormatted(formatted); // not a bug: retry later
     opts.log.error('unexpected error', {
       err: cause instanceof Error ? cause : String(cause),
       path: formatted.path,
