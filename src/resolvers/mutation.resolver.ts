@@ -1,5 +1,11 @@
-/** Mutation root: read the caller, call the WorldUpdater, return its UpdateResult. Nothing else. */
+/**
+ * Mutation root: read the caller, call the WorldUpdater, return its UpdateResult. Nothing else —
+ * except admission: each mutation runs as one of the caller's in-flight operations on this instance
+ * (src/world/admission.ts); over the per-user cap it throws RATE_LIMITED with a retry hint.
+ */
+import { GraphQLError } from 'graphql';
 import type { ConflictPolicy } from '../domain/types';
+import { AdmissionRefused, admissionOf } from '../world/admission';
 import type {
   CreateGoalInput,
   CreateTaskInput,
@@ -26,7 +32,30 @@ function actor(ctx: GraphQLContext) {
   return { userId: a.userId, actor: a.actor };
 }
 
-export const mutationResolvers = {
+type Resolver = (parent: unknown, args: never, ctx: GraphQLContext) => Promise<unknown>;
+
+/** Runs a resolver under the caller's admission; a refusal becomes a thrown RATE_LIMITED. */
+function admitted<R extends Resolver>(resolve: R): R {
+  return (async (parent: unknown, args: never, ctx: GraphQLContext) => {
+    const { userId } = requireAuth(ctx);
+    try {
+      return await admissionOf(ctx.world).run(userId, () => resolve(parent, args, ctx));
+    } catch (err) {
+      if (err instanceof AdmissionRefused) {
+        throw new GraphQLError(err.message, {
+          extensions: { code: 'RATE_LIMITED', retryAfterMs: err.retryAfterMs },
+        });
+      }
+      throw err;
+    }
+  }) as R;
+}
+
+/** Every mutation, admitted per user. */
+const admit = <T extends Record<string, Resolver>>(resolvers: T): T =>
+  Object.fromEntries(Object.entries(resolvers).map(([name, r]) => [name, admitted(r)])) as T;
+
+export const mutationResolvers = admit({
   createTask: (_: unknown, a: { input: CreateTaskInput } & Policy, ctx: GraphQLContext) =>
     ctx.world.updater.createTask(actor(ctx), plain(a.input), a),
   updateTask: (
@@ -73,4 +102,4 @@ export const mutationResolvers = {
     ctx.world.updater.memoryDisabled(actor(ctx), 'REMEMBER'),
   updateSettings: (_: unknown, a: { input: SettingsInput } & Policy, ctx: GraphQLContext) =>
     ctx.world.updater.updateSettings(actor(ctx), plain(a.input), a),
-};
+});
