@@ -15,7 +15,9 @@ import type { Config } from '../config/config';
 import { migrateUp, migrationStatus } from '../db/data-source';
 import { EventHub } from '../events/hub';
 import { buildSchema, createContext, type GraphQLContext } from '../resolvers';
+import { Admission, attachAdmission } from '../world/admission';
 import { systemClock, type Clock } from '../world/clock';
+import { IdempotencySweeper } from '../world/sweeper';
 import { createWorld, type World } from '../world/world';
 import { authenticate } from './auth';
 import { openDatabase, type OpenDatabase } from './database';
@@ -48,6 +50,8 @@ export interface RunningApp {
   readonly world: World;
   /** The live event hub (outbox → subscriptions); exposed for operations and tests (retention clean-up). */
   readonly events: EventHub;
+  /** Deletes expired idempotency keys of all users every config.idempotencySweepMs. */
+  readonly sweeper: IdempotencySweeper;
   /** The HS256 secret tokens are verified with (config.jwtSecret or the data directory's). */
   readonly jwtSecret: string;
   /**
@@ -84,10 +88,16 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
     const applied = await migrateUp(db.dataSource);
     if (applied.length > 0) log.info('migrations applied', { applied });
     const world = createWorld(db.dataSource, clock, { undoDepth: config.undoDepth });
+    attachAdmission(world, new Admission(config.maxInFlightPerUser));
+    const sweeper = new IdempotencySweeper(db.dataSource, clock, {
+      intervalMs: config.idempotencySweepMs,
+      log: (msg, fields) => log.warn(msg, fields),
+    });
     const events = new EventHub(db.dataSource, db.url, {
       retentionDays: config.outboxRetentionDays,
       now: () => clock.now(),
       log: (msg, fields) => log.warn(msg, fields),
+      heartbeatMs: config.eventsHeartbeatMs,
     });
     await events.start();
     hub = events;
@@ -232,6 +242,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       server.closeAllConnections();
       await serverClosed;
       await events.close();
+      await sweeper.stop();
       try {
         await startedApollo.stop();
       } finally {
@@ -240,11 +251,13 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       log.info('stopped');
     };
 
+    sweeper.start();
     return {
       url,
       port,
       world,
       events,
+      sweeper,
       jwtSecret: db.jwtSecret,
       close: () => (closed ??= doClose()),
     };

@@ -5,6 +5,7 @@
  */
 import { loadConfig, type Config } from '../../src/config/config';
 import type { EventHub } from '../../src/events/hub';
+import type { IdempotencySweeper } from '../../src/world/sweeper';
 import { startApp, type RunningApp } from '../../src/server/app';
 import { mintToken } from '../../src/server/auth';
 import { systemClock, type Clock } from '../../src/world/clock';
@@ -36,6 +37,8 @@ export interface TestServer {
   readonly world: World;
   /** The app's live event hub (retention clean-up, subscription counts). */
   readonly events: EventHub;
+  /** The app's idempotency-key sweeper. */
+  readonly sweeper: IdempotencySweeper;
   readonly config: Config;
   readonly clock: Clock;
   /** Creates the user if needed and mints a token for it (valid from the server's clock). */
@@ -76,6 +79,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     port: app.port,
     world: app.world,
     events: app.events,
+    sweeper: app.sweeper,
     config,
     clock,
     async token(email, tokenOpts = {}) {
