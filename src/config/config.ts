@@ -57,6 +57,8 @@ export interface Config {
   readonly wsMaxBufferedBytes: number;
   /** PLANNER_MAX_INFLIGHT_PER_USER: one user's mutations running at once per instance; more get RATE_LIMITED. Default 4. */
   readonly maxInFlightPerUser: number;
+  /** PLANNER_MAX_QUEUED_PER_USER: more of one user's mutations waiting (in memory) for a slot; beyond, RATE_LIMITED. Default 100. */
+  readonly maxQueuedPerUser: number;
   /** PLANNER_LOCK_TIMEOUT_MS: longest wait for a row lock (Postgres lock_timeout); over it UNAVAILABLE. Default 5000. */
   readonly lockTimeoutMs: number;
   /** PLANNER_EVENTS_HEARTBEAT_MS: heartbeat period (and timeout) of the event listener's connection. Default 5000. */
@@ -135,6 +137,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     maxSubscriptionsPerConnection: int(env, 'PLANNER_MAX_SUBSCRIPTIONS_PER_CONNECTION', 20, 1, 1000),
     wsMaxBufferedBytes: int(env, 'PLANNER_WS_MAX_BUFFERED_BYTES', 4 * 1_048_576, 65_536, 1_073_741_824),
     maxInFlightPerUser: int(env, 'PLANNER_MAX_INFLIGHT_PER_USER', 4, 1, 1000),
+    maxQueuedPerUser: int(env, 'PLANNER_MAX_QUEUED_PER_USER', 100, 0, 100_000),
     lockTimeoutMs: int(env, 'PLANNER_LOCK_TIMEOUT_MS', 5000, 1, 600_000),
     eventsHeartbeatMs: int(env, 'PLANNER_EVENTS_HEARTBEAT_MS', 5000, 10, 600_000),
     idempotencySweepMs: int(env, 'PLANNER_IDEMPOTENCY_SWEEP_MS', 600_000, 10, 86_400_000),

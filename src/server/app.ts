@@ -88,7 +88,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
     const applied = await migrateUp(db.dataSource);
     if (applied.length > 0) log.info('migrations applied', { applied });
     const world = createWorld(db.dataSource, clock, { undoDepth: config.undoDepth });
-    attachAdmission(world, new Admission(config.maxInFlightPerUser));
+    attachAdmission(world, new Admission(config.maxInFlightPerUser, config.maxQueuedPerUser));
     const sweeper = new IdempotencySweeper(db.dataSource, clock, {
       intervalMs: config.idempotencySweepMs,
       log: (msg, fields) => log.warn(msg, fields),

@@ -312,7 +312,11 @@ describe('faults', function () {
 
     before(async () => {
       server = await startTestServer({
-        env: { PLANNER_MAX_INFLIGHT_PER_USER: '4', PLANNER_LOCK_TIMEOUT_MS: '60000' },
+        env: {
+          PLANNER_MAX_INFLIGHT_PER_USER: '4',
+          PLANNER_MAX_QUEUED_PER_USER: '0',
+          PLANNER_LOCK_TIMEOUT_MS: '60000',
+        },
       });
     });
     after(async () => server?.close());
@@ -356,6 +360,40 @@ describe('faults', function () {
       expect(log.slice(0, 50 - cap + 10).filter((l) => l === 'A ok')).to.deep.equal([]);
       expect(log.slice(50 - cap + 10)).to.deep.equal(Array(cap).fill('A ok'));
       expect(admissionOf(server.world).total).to.equal(0);
+    });
+
+    it('of 50 concurrent mutations with a queue: they wait in memory, not in the pool, and others are served', async () => {
+      const queued = await startTestServer({
+        env: { PLANNER_MAX_INFLIGHT_PER_USER: '4', PLANNER_LOCK_TIMEOUT_MS: '60000' },
+      });
+      try {
+        const aEmail = `queue-a-${randomUUID()}@example.com`;
+        const a = { token: await queued.token(aEmail), id: await userIdOf(queued, aEmail) };
+        const bToken = await queued.token(`queue-b-${randomUUID()}@example.com`);
+        const lock = await holdUserLock(testDatabaseUrl(), a.id);
+        const log: string[] = [];
+        const admission = admissionOf(queued.world);
+        const burst = Array.from({ length: 50 }, (_, i) =>
+          gql<CreateData>(queued.url, a.token, CREATE, { input: { title: `a ${i}` } }).then((r) => {
+            log.push(`A ${outcome(r)}`);
+          }),
+        );
+        try {
+          await admission.waitFor(a.id, 4, 46); // 4 hold a connection (blocked on the lock), 46 wait in memory
+          for (let i = 0; i < 10; i++) {
+            const r = await gql<CreateData>(queued.url, bToken, CREATE, { input: { title: `b ${i}` } });
+            log.push(`B ${outcome(r)}`);
+          }
+        } finally {
+          await lock.release();
+        }
+        await Promise.all(burst);
+        expect(log.slice(0, 10)).to.deep.equal(Array(10).fill('B ok'));
+        expect(log.slice(10)).to.deep.equal(Array(50).fill('A ok'));
+        expect(admission.total).to.equal(0);
+      } finally {
+        await queued.close();
+      }
     });
 
     it('waiting longer than the lock timeout for its row lock answers UNAVAILABLE and writes nothing', async () => {
@@ -413,14 +451,14 @@ describe('faults', function () {
         ),
       );
       // Wait until all three are inside the server, queued on the row lock, then hang up.
-      while (admissionOf(server.world).count(id) < 3) await new Promise((r) => setImmediate(r));
+      await admissionOf(server.world).waitFor(id, 3);
       for (const ac of aborts) ac.abort();
       expect(await Promise.all(requests)).to.deep.equal(['aborted', 'aborted', 'aborted']);
       await lock.release();
       await poolIdle(pool);
       expect(pool.waitingCount).to.equal(0);
       expect(pool.idleCount).to.equal(pool.totalCount);
-      while (admissionOf(server.world).count(id) > 0) await new Promise((r) => setImmediate(r));
+      await admissionOf(server.world).waitFor(id, 0);
       expect(admissionOf(server.world).total).to.equal(0);
     });
 
