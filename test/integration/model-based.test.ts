@@ -43,11 +43,12 @@ const QUARTER = 15 * 60_000;
 const PLAN_DAYS = 21;
 
 const env = process.env;
-const REPLAY = env['MODEL_SEED'] === undefined ? null : Number(env['MODEL_SEED']);
+/** MODEL_SEED=<n>[,<n>…]: replay these sequences only. */
+const REPLAY = env['MODEL_SEED'] === undefined ? null : env['MODEL_SEED'].split(',').map(Number);
 const SEQUENCES = Number(env['MODEL_SEQUENCES'] ?? 100);
 const STEPS = Number(env['MODEL_STEPS'] ?? 40);
 /** Sequences run this many at a time (different users; the server serialises only per user). */
-const PARALLEL = Number(env['MODEL_PARALLEL'] ?? 2);
+const PARALLEL = Number(env['MODEL_PARALLEL'] ?? 3);
 
 const DOMAIN_CODES = new Set([
   'VALIDATION',
@@ -650,11 +651,11 @@ describe('model-based sequences through GraphQL (two users, undo/redo, conflicts
     await server?.close();
   });
 
-  it(`${REPLAY === null ? `${SEQUENCES} sequences` : `sequence ${REPLAY}`} of ${STEPS} steps keep every property`, async () => {
+  it(`${REPLAY === null ? `${SEQUENCES} sequences` : `sequences ${REPLAY.join(', ')}`} of ${STEPS} steps keep every property`, async () => {
     const randomSeed = randomInt(1_000_000, 2 ** 31 - 1);
     const seeds =
       REPLAY !== null
-        ? [REPLAY]
+        ? REPLAY
         : [...Array.from({ length: Math.max(0, SEQUENCES - 1) }, (_, i) => i + 1), randomSeed];
     const outcomes: Outcome[] = [];
     let next = 0;
