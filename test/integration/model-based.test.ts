@@ -533,7 +533,10 @@ async function runSequence(server: TestServer, pg: Client, seed: number): Promis
     for (const u of users) u.digest = digests.get(u.id)!;
 
     /** Sends one step for `u`, then checks every property. Returns the result's error codes. */
-    const apply = async (u: UserModel, step: Step): Promise<{ ok: boolean; codes: string[] }> => {
+    const apply = async (
+      u: UserModel,
+      step: Step,
+    ): Promise<{ ok: boolean; codes: string[]; messages: string[] }> => {
       steps++;
       const next = u.state.nextUndo;
       const byId = step.variables['op'];
@@ -551,7 +554,7 @@ async function runSequence(server: TestServer, pg: Client, seed: number): Promis
           string,
           {
             ok: boolean;
-            errors: Array<{ code: string }>;
+            errors: Array<{ code: string; message: string }>;
             operation: { id: string; kind: string; target: { id: string; kind: string } | null } | null;
           }
         >
@@ -582,7 +585,7 @@ async function runSequence(server: TestServer, pg: Client, seed: number): Promis
         else if (after.get(other.id) !== other.digest)
           throw new ModelFailure(`user ${u.label}'s ${step.field} changed user ${other.label}'s data`);
       }
-      return { ok: r.ok, codes: errCodes };
+      return { ok: r.ok, codes: errCodes, messages: r.errors.map((e) => `${e.code}: ${e.message}`) };
     };
 
     for (let i = 0; i < STEPS; i++) {
@@ -597,7 +600,7 @@ async function runSequence(server: TestServer, pg: Client, seed: number): Promis
         const r = await apply(u, mutation('undo', 'undo', '', '', {}));
         if (r.ok) continue;
         if (r.codes.includes('NOTHING_TO_UNDO')) break;
-        throw new ModelFailure(`${u.label}: undoing everything stopped on ${r.codes.join(',')}`);
+        throw new ModelFailure(`${u.label}: undoing everything stopped on ${r.messages.join('; ')}`);
       }
       const s = u.state;
       const left: string[] = [];
