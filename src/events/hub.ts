@@ -573,7 +573,16 @@ export class EventHub {
     this.users.clear();
     const l = this.listener;
     this.listener = null;
-    if (l) await l.end().catch(() => undefined);
+    if (l) {
+      // A half-open socket never answers the Terminate: wait a moment at most, then destroy it.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        l.end().catch(() => undefined),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000))),
+      ]);
+      clearTimeout(timer);
+      destroy(l);
+    }
   }
 }
 
