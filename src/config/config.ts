@@ -76,6 +76,16 @@ export interface Config {
   readonly growthbookClientKey: string | null;
   /** GROWTHBOOK_REFRESH_MS: how often the remote payload is fetched. Default 30000. */
   readonly growthbookRefreshMs: number;
+  /** PLANNER_MAX_INFLIGHT_PER_USER: one user's mutations running at once per instance; more get RATE_LIMITED. Default 4. */
+  readonly maxInFlightPerUser: number;
+  /** PLANNER_MAX_QUEUED_PER_USER: more of one user's mutations waiting (in memory) for a slot; beyond, RATE_LIMITED. Default 100. */
+  readonly maxQueuedPerUser: number;
+  /** PLANNER_LOCK_TIMEOUT_MS: longest wait for a row lock (Postgres lock_timeout); over it UNAVAILABLE. Default 5000. */
+  readonly lockTimeoutMs: number;
+  /** PLANNER_EVENTS_HEARTBEAT_MS: heartbeat period (and timeout) of the event listener's connection. Default 5000. */
+  readonly eventsHeartbeatMs: number;
+  /** PLANNER_IDEMPOTENCY_SWEEP_MS: how often expired idempotency keys are deleted (all users). Default 600000. */
+  readonly idempotencySweepMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -176,6 +186,11 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     growthbookApiHost,
     growthbookClientKey,
     growthbookRefreshMs: int(env, 'GROWTHBOOK_REFRESH_MS', 30_000, 100, 3_600_000),
+    maxInFlightPerUser: int(env, 'PLANNER_MAX_INFLIGHT_PER_USER', 4, 1, 1000),
+    maxQueuedPerUser: int(env, 'PLANNER_MAX_QUEUED_PER_USER', 100, 0, 100_000),
+    lockTimeoutMs: int(env, 'PLANNER_LOCK_TIMEOUT_MS', 5000, 1, 600_000),
+    eventsHeartbeatMs: int(env, 'PLANNER_EVENTS_HEARTBEAT_MS', 5000, 10, 600_000),
+    idempotencySweepMs: int(env, 'PLANNER_IDEMPOTENCY_SWEEP_MS', 600_000, 10, 86_400_000),
   };
   return Object.freeze(config);
 }

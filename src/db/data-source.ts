@@ -7,10 +7,17 @@ import { DataSource } from 'typeorm';
 import { ENTITIES } from '../entities';
 import { MIGRATIONS } from '../migrations';
 
-/** Builds (does not connect) the DataSource for a Postgres URL. */
+/** Default Postgres lock_timeout of pooled connections (PLANNER_LOCK_TIMEOUT_MS). */
+export const DEFAULT_LOCK_TIMEOUT_MS = 5000;
+
+/**
+ * Builds (does not connect) the DataSource for a Postgres URL. Every pooled connection starts with
+ * `lock_timeout` set (a startup option: no extra round trip), so an operation never queues on a row
+ * lock for longer than `lockTimeoutMs`: it fails with 55P03, answered as UNAVAILABLE.
+ */
 export function createDataSource(
   url: string,
-  opts: { poolSize?: number; applicationName?: string } = {},
+  opts: { poolSize?: number; applicationName?: string; lockTimeoutMs?: number } = {},
 ): DataSource {
   return new DataSource({
     type: 'postgres',
@@ -23,7 +30,10 @@ export function createDataSource(
     logging: false,
     poolSize: opts.poolSize ?? 20,
     applicationName: opts.applicationName ?? 'planner',
-    extra: { connectionTimeoutMillis: 10_000 },
+    extra: {
+      connectionTimeoutMillis: 10_000,
+      options: `-c lock_timeout=${opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS}`,
+    },
   });
 }
 
@@ -33,11 +43,14 @@ async function withMigrationLock<T>(ds: DataSource, fn: () => Promise<T>): Promi
   const qr = ds.createQueryRunner();
   await qr.connect();
   try {
+    // Instances starting together wait for each other's migrations however long they take.
+    await qr.query('SET lock_timeout = 0');
     await qr.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     try {
       return await fn();
     } finally {
       await qr.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+      await qr.query('RESET lock_timeout');
     }
   } finally {
     await qr.release();

@@ -97,6 +97,16 @@ export interface EventHubOptions {
   maxQueuedPerSubscription?: number;
   /** Clock for the retention cut-off and token expiry. */
   now?: () => Date;
+  /**
+   * Heartbeat of the LISTEN connection, ms: every period a `SELECT 1` must answer within the same
+   * period, or the connection is dropped, re-opened and every served user re-read (a silently cut,
+   * half-open socket is noticed within two periods). Default 5000. 0 disables it.
+   */
+  heartbeatMs?: number;
+  /** TCP keep-alive initial delay of the LISTEN connection, ms (the OS default is two hours). Default 10000. */
+  keepAliveInitialDelayMs?: number;
+  /** Delay before re-opening a lost LISTEN connection, ms (doubled per failed attempt, up to 10 s). Default 500. */
+  reconnectDelayMs?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -229,6 +239,11 @@ interface UserStream {
 
 export class EventHub {
   private listener: Client | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private heartbeatBusy = false;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private reconnectAttempts = 0;
+  private listenerOpens = 0;
   private readonly users = new Map<string, UserStream>();
   private cleanupTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -247,6 +262,9 @@ export class EventHub {
       maxQueuedPerSubscription: opts.maxQueuedPerSubscription ?? 10_000,
       now: opts.now ?? (() => new Date()),
       log: opts.log ?? (() => undefined),
+      heartbeatMs: opts.heartbeatMs ?? 5000,
+      keepAliveInitialDelayMs: opts.keepAliveInitialDelayMs ?? 10_000,
+      reconnectDelayMs: opts.reconnectDelayMs ?? 500,
     };
   }
 
@@ -269,41 +287,94 @@ export class EventHub {
     }
   }
 
+  /** How many times the LISTEN connection was opened (1 after start; more after reconnects). */
+  get listenerConnections(): number {
+    return this.listenerOpens;
+  }
+
   private async connectListener(): Promise<void> {
-    // TCP keep-alive: a silently dropped connection surfaces as an error (and a reconnect + sweep).
+    // TCP keep-alive with a short first probe, and the heartbeat below: a connection that died or was
+    // silently cut (half-open) is noticed within seconds and replaced (reconnect + sweep).
     const client = new Client({
       connectionString: this.connectionUrl,
       application_name: 'planner-events',
       keepAlive: true,
+      keepAliveInitialDelayMillis: this.opts.keepAliveInitialDelayMs,
     });
     client.on('notification', (msg) => {
       const userId = msg.payload?.split(':')[0];
       if (userId && this.users.has(userId)) this.wakeUser(userId);
     });
-    client.on('error', (err) => {
-      this.opts.log('event listener connection lost', { err: String(err) });
-      if (this.listener === client) this.listener = null;
-      void client.end().catch(() => undefined);
-      if (!this.closed) setTimeout(() => void this.reconnect(), 500).unref();
-    });
-    await client.connect();
-    await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+    client.on('error', (err) => this.dropListener(client, 'event listener connection lost', err));
+    client.on('end', () => this.dropListener(client, 'event listener connection ended'));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+    } catch (err) {
+      destroy(client);
+      throw err;
+    }
     if (this.closed) {
       await client.end().catch(() => undefined);
       return;
     }
     this.listener = client;
+    this.listenerOpens++;
+    this.startHeartbeat();
+  }
+
+  /** Every heartbeatMs: `SELECT 1` on the LISTEN connection must answer within heartbeatMs. */
+  private startHeartbeat(): void {
+    const period = this.opts.heartbeatMs;
+    if (this.heartbeatTimer || period <= 0) return;
+    this.heartbeatTimer = setInterval(() => {
+      const client = this.listener;
+      if (!client || this.heartbeatBusy) return;
+      this.heartbeatBusy = true;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no heartbeat answer within ${period} ms`)), period);
+      });
+      Promise.race([client.query('SELECT 1'), timeout])
+        .catch((err: unknown) => this.dropListener(client, 'event listener heartbeat failed', err))
+        .finally(() => {
+          clearTimeout(timer);
+          this.heartbeatBusy = false;
+        });
+    }, period);
+    this.heartbeatTimer.unref();
+  }
+
+  /** Forgets a broken LISTEN connection (destroying its socket, which may be half-open) and reconnects. */
+  private dropListener(client: Client, msg: string, err?: unknown): void {
+    if (this.listener !== client) return; // already dropped, or never became the listener
+    this.listener = null;
+    this.opts.log(msg, err === undefined ? {} : { err: String(err) });
+    destroy(client);
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnectTimer) return;
+    const delay = Math.min(10_000, this.opts.reconnectDelayMs * 2 ** Math.min(this.reconnectAttempts, 5));
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.reconnect();
+    }, delay);
+    this.reconnectTimer.unref();
   }
 
   private async reconnect(): Promise<void> {
     if (this.closed || this.listener) return;
     try {
       await this.connectListener();
+      this.reconnectAttempts = 0;
       // Hints may have been missed while disconnected: sweep every user with subscribers.
       for (const userId of this.users.keys()) this.wakeUser(userId);
     } catch (err) {
+      this.reconnectAttempts++;
       this.opts.log('event listener reconnect failed', { err: String(err) });
-      if (!this.closed) setTimeout(() => void this.reconnect(), 1000).unref();
+      this.scheduleReconnect();
     }
   }
 
@@ -505,6 +576,8 @@ export class EventHub {
     this.closed = true;
     commitSignals(this.ds).off('committed', this.onCommitted);
     if (this.cleanupTimer) clearInterval(this.cleanupTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     for (const u of [...this.users.values()]) {
       if (u.retry) clearTimeout(u.retry);
       for (const s of [...u.subs]) s.end();
@@ -512,8 +585,23 @@ export class EventHub {
     this.users.clear();
     const l = this.listener;
     this.listener = null;
-    if (l) await l.end().catch(() => undefined);
+    if (l) {
+      // A half-open socket never answers the Terminate: wait a moment at most, then destroy it.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        l.end().catch(() => undefined),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000))),
+      ]);
+      clearTimeout(timer);
+      destroy(l);
+    }
   }
+}
+
+/** Closes a pg client at once: destroys its socket (a half-open one never answers a Terminate). */
+function destroy(client: Client): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  void client.end().catch(() => undefined);
 }
 
 const DONE: IteratorResult<CursoredEvent> = { done: true, value: undefined };

@@ -1,5 +1,11 @@
-/** Mutation root: read the caller, call the WorldUpdater, return its UpdateResult. Nothing else. */
+/**
+ * Mutation root: read the caller, call the WorldUpdater, return its UpdateResult. Nothing else —
+ * except admission: each mutation runs as one of the caller's in-flight operations on this instance
+ * (src/world/admission.ts); over the per-user cap it throws RATE_LIMITED with a retry hint.
+ */
+import { GraphQLError } from 'graphql';
 import type { ConflictPolicy } from '../domain/types';
+import { AdmissionRefused, admissionOf } from '../world/admission';
 import type {
   CreateGoalInput,
   CreateTaskInput,
@@ -26,7 +32,54 @@ function actor(ctx: GraphQLContext) {
   return { userId: a.userId, actor: a.actor };
 }
 
-export const mutationResolvers = {
+type Resolver = (parent: unknown, args: never, ctx: GraphQLContext) => Promise<unknown>;
+
+/** A NUL (Postgres text cannot hold it) or an unpaired UTF-16 surrogate (not Unicode text at all). */
+// eslint-disable-next-line no-control-regex -- matching NUL is the point
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Path of the first string argument that cannot be stored as text, if any. */
+function unstorable(value: unknown, path: string[]): string[] | null {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? path : null;
+  if (value === null || typeof value !== 'object' || value instanceof Date) return null;
+  for (const [k, v] of Object.entries(value)) {
+    const hit = unstorable(v, [...path, k]);
+    if (hit) return hit;
+  }
+  return null;
+}
+
+/** Runs a resolver under the caller's admission; a refusal becomes a thrown RATE_LIMITED. */
+function admitted<R extends Resolver>(resolve: R): R {
+  return (async (parent: unknown, args: never, ctx: GraphQLContext) => {
+    const { userId } = requireAuth(ctx);
+    // Like a malformed scalar, text that cannot be stored is refused at the edge (it used to reach
+    // Postgres and come back as INTERNAL).
+    const bad = unstorable(args, []);
+    if (bad) {
+      throw new GraphQLError(
+        `${bad.join('.')} contains a NUL character or an unpaired surrogate, which cannot be stored`,
+        { extensions: { code: 'VALIDATION', path: bad } },
+      );
+    }
+    try {
+      return await admissionOf(ctx.world).run(userId, () => resolve(parent, args, ctx));
+    } catch (err) {
+      if (err instanceof AdmissionRefused) {
+        throw new GraphQLError(err.message, {
+          extensions: { code: 'RATE_LIMITED', retryAfterMs: err.retryAfterMs },
+        });
+      }
+      throw err;
+    }
+  }) as R;
+}
+
+/** Every mutation, admitted per user. */
+const admit = <T extends Record<string, Resolver>>(resolvers: T): T =>
+  Object.fromEntries(Object.entries(resolvers).map(([name, r]) => [name, admitted(r)])) as T;
+
+export const mutationResolvers = admit({
   createTask: (_: unknown, a: { input: CreateTaskInput } & Policy, ctx: GraphQLContext) =>
     ctx.world.updater.createTask(actor(ctx), plain(a.input), a),
   updateTask: (
@@ -73,4 +126,4 @@ export const mutationResolvers = {
     ctx.world.updater.memoryDisabled(actor(ctx), 'REMEMBER'),
   updateSettings: (_: unknown, a: { input: SettingsInput } & Policy, ctx: GraphQLContext) =>
     ctx.world.updater.updateSettings(actor(ctx), plain(a.input), a),
-};
+});

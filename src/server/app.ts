@@ -18,7 +18,9 @@ import { migrateUp, migrationStatus } from '../db/data-source';
 import { EventHub } from '../events/hub';
 import { startFlags, type Flags, type StartFlagsOptions } from '../flags';
 import { buildSchema, createContext, type GraphQLContext } from '../resolvers';
+import { Admission, attachAdmission } from '../world/admission';
 import { systemClock, type Clock } from '../world/clock';
+import { IdempotencySweeper } from '../world/sweeper';
 import { createWorld, type World } from '../world/world';
 import { authenticate, tokenKey } from './auth';
 import { openDatabase, type OpenDatabase } from './database';
@@ -53,6 +55,8 @@ export interface RunningApp {
   readonly events: EventHub;
   /** Feature flags: the FlagService (per-user evaluation), the exposure/usage recorder, the payload store. */
   readonly flags: Flags;
+  /** Deletes expired idempotency keys of all users every config.idempotencySweepMs. */
+  readonly sweeper: IdempotencySweeper;
   /** The HS256 secret tokens are verified with (config.jwtSecret or the data directory's). */
   readonly jwtSecret: string;
   /**
@@ -140,10 +144,16 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
     const applied = await migrateUp(db.dataSource);
     if (applied.length > 0) log.info('migrations applied', { applied });
     const world = createWorld(db.dataSource, clock, { undoDepth: config.undoDepth });
+    attachAdmission(world, new Admission(config.maxInFlightPerUser, config.maxQueuedPerUser));
+    const sweeper = new IdempotencySweeper(db.dataSource, clock, {
+      intervalMs: config.idempotencySweepMs,
+      log: (msg, fields) => log.warn(msg, fields),
+    });
     const events = new EventHub(db.dataSource, db.url, {
       retentionDays: config.outboxRetentionDays,
       now: () => clock.now(),
       log: (msg, fields) => log.warn(msg, fields),
+      heartbeatMs: config.eventsHeartbeatMs,
     });
     await events.start();
     hub = events;
@@ -302,6 +312,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       await serverClosed;
       await events.close();
       await startedFlags.close();
+      await sweeper.stop();
       try {
         await startedApollo.stop();
       } finally {
@@ -310,12 +321,14 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       log.info('stopped');
     };
 
+    sweeper.start();
     return {
       url,
       port,
       world,
       events,
       flags: startedFlags,
+      sweeper,
       jwtSecret: db.jwtSecret,
       close: () => (closed ??= doClose()),
     };

@@ -72,7 +72,7 @@ export async function openDatabase(
     });
     url = embedded.url;
   }
-  const dataSource = createDataSource(url, { applicationName });
+  const dataSource = createDataSource(url, { applicationName, lockTimeoutMs: config.lockTimeoutMs });
   try {
     await dataSource.initialize();
   } catch (err) {

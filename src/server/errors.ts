@@ -14,6 +14,7 @@ import type { GraphQLFormattedError } from 'graphql';
 import { GraphQLError } from 'graphql';
 import { USER_ERROR_CODES } from '../world/errors';
 import type { Logger } from './logger';
+import { isDatabaseUnavailable, unavailableFormatted } from './unavailable';
 
 /** Codes we throw on purpose (CONTRACT.md). */
 export const THROWN_CODES = [
@@ -21,6 +22,7 @@ export const THROWN_CODES = [
   'FORBIDDEN',
   'QUERY_TOO_COMPLEX',
   'RATE_LIMITED',
+  'UNAVAILABLE',
   'INTERNAL',
   // Live events (src/events/hub.ts): a `since` older than the outbox retention, a subscriber too slow.
   'CURSOR_EXPIRED',
@@ -150,6 +152,7 @@ export function createFormatError(
       return { ...formatted, message, extensions: { ...extensions, code } };
     }
     const cause = rootCause(error);
+    if (isDatabaseUnavailable(error)) return unavailableFormatted(formatted); // not a bug: retry later
     const logId = newLogId();
     opts.log.error('unexpected error', {
       logId,

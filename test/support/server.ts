@@ -6,6 +6,7 @@
 import { loadConfig, type Config } from '../../src/config/config';
 import type { EventHub } from '../../src/events/hub';
 import type { Flags } from '../../src/flags';
+import type { IdempotencySweeper } from '../../src/world/sweeper';
 import { startApp, type RunningApp } from '../../src/server/app';
 import { mintToken } from '../../src/server/auth';
 import { systemClock, type Clock } from '../../src/world/clock';
@@ -39,6 +40,8 @@ export interface TestServer {
   readonly events: EventHub;
   /** The app's feature flags (service, recorder, store, pollers). */
   readonly flags: Flags;
+  /** The app's idempotency-key sweeper. */
+  readonly sweeper: IdempotencySweeper;
   readonly config: Config;
   readonly clock: Clock;
   /** Creates the user if needed and mints a token for it (valid from the server's clock). */
@@ -80,6 +83,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     world: app.world,
     events: app.events,
     flags: app.flags,
+    sweeper: app.sweeper,
     config,
     clock,
     async token(email, tokenOpts = {}) {
