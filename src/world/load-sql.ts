@@ -285,6 +285,17 @@ export function buildLoad(
       )} AS blockers`,
     );
   }
+  if (req.laterOrdinaryOf && isUuidLike(req.laterOrdinaryOf)) {
+    cols.push(
+      `${agg(
+        'l',
+        `SELECT b.id, b.seq, b.kind, b.entities FROM operations t JOIN operations b
+        ON b.user_id = t.user_id AND b.seq > t.seq AND b.entities && t.entities
+        WHERE t.user_id = $1 AND t.id = ${p(req.laterOrdinaryOf)}::uuid
+        AND b.state = 'APPLIED' AND b.kind NOT IN ('UNDO', 'REDO')`,
+      )} AS later_ordinary`,
+    );
+  }
   const sql = `${ctes.length ? `WITH ${ctes.join(',\n')}\n` : ''}SELECT ${cols.join(',\n')}`;
   return { sql, params };
 }

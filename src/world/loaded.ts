@@ -43,6 +43,12 @@ export interface LoadRequest {
   reachFrom?: string[];
   /** Applied operations after `afterSeq` that touched any of `entities` (names the operation in the way). */
   blockers?: { afterSeq: number; entities: string[] };
+  /**
+   * The APPLIED ordinary operations later than this one (by id) that touched any entity it touched:
+   * an undo by id is blocked by them even when they left the content as it was (A → B → A), or
+   * their own undo could no longer be clean.
+   */
+  laterOrdinaryOf?: string;
   /** Ids of up to this many unscheduled BACKLOG/TODO tasks (auto-scheduling the whole backlog). */
   backlog?: number;
 }
@@ -215,6 +221,8 @@ export class LoadedWorld {
   readonly reachable = new Set<string>();
   blockersKey: string | null = null;
   blockers: Array<{ id: string; seq: number; kind: string; entities: string[] }> = [];
+  laterOrdinaryOf: string | null = null;
+  laterOrdinary: Array<{ id: string; seq: number; kind: string; entities: string[] }> = [];
   backlog: string[] | null = null;
   /** How many load statements were run (for diagnostics). */
   loads = 0;
@@ -279,6 +287,10 @@ export class LoadedWorld {
     }
     if (req.blockers && this.blockersKey !== blockersKey(req.blockers)) {
       out.blockers = req.blockers;
+      any = true;
+    }
+    if (req.laterOrdinaryOf && this.laterOrdinaryOf !== req.laterOrdinaryOf) {
+      out.laterOrdinaryOf = req.laterOrdinaryOf;
       any = true;
     }
     if (req.backlog !== undefined && this.backlog === null) {
@@ -398,6 +410,15 @@ export class LoadedWorld {
         entities: b.entities as string[],
       }));
     }
+    if (req.laterOrdinaryOf) {
+      this.laterOrdinaryOf = req.laterOrdinaryOf;
+      this.laterOrdinary = ((row.later_ordinary as Json[] | null) ?? []).map((b) => ({
+        id: b.id as string,
+        seq: Number(b.seq),
+        kind: b.kind as string,
+        entities: b.entities as string[],
+      }));
+    }
     if (req.backlog !== undefined) this.backlog = (row.backlog as string[] | null) ?? [];
   }
 }
@@ -428,6 +449,7 @@ export function mergeRequests(a: LoadRequest, b: LoadRequest): LoadRequest {
     redoTarget: a.redoTarget || b.redoTarget || undefined,
     reachFrom: u(a.reachFrom, b.reachFrom),
     blockers: b.blockers ?? a.blockers,
+    laterOrdinaryOf: b.laterOrdinaryOf ?? a.laterOrdinaryOf,
     backlog: b.backlog ?? a.backlog,
   };
 }

@@ -84,6 +84,25 @@ function ensureClean(tx: WorldTx, op: OperationRow, expected: Snapshot[]): void 
 }
 
 /**
+ * An undo by id: no APPLIED ordinary operation after it may have touched what it changed, even if
+ * the content came back (A → B → A). Undoing it anyway would strand that later operation: its own
+ * undo could never be clean again, and "undo everything" would stop on it.
+ */
+function ensureNoLaterChange(tx: WorldTx, changed: Snapshot[]): void {
+  const keys = new Set(changed.filter((s) => s.entity !== 'Conflict').map((s) => entityKey(s.entity, s.id)));
+  const later = tx.base.laterOrdinary
+    .filter((b) => b.entities.some((e) => keys.has(e)))
+    .sort((a, b) => b.seq - a.seq)[0];
+  if (!later) return;
+  const what = later.entities.find((e) => keys.has(e))!.replace(':', ' ');
+  throw new DomainError(
+    'UNDO_BLOCKED',
+    `${what} was changed since by operation #${later.seq} (${later.kind}, id ${later.id}): undo that first`,
+    ['operationId'],
+  );
+}
+
+/**
  * Applying `snaps` must neither leave a dangling reference nor silently rewrite an entity outside
  * them: every dependency and goal a restored task names must exist (or come back in the same
  * pass), and no task outside the pass may still depend on a task (or belong to a goal) that the
@@ -188,7 +207,9 @@ export function undoOp(actor: Actor, operationId: string | null, undoDepth: numb
     load:
       operationId === null
         ? { latestUndoable: true }
-        : { operationIds: isUuid(operationId) ? [operationId] : [] },
+        : isUuid(operationId)
+          ? { operationIds: [operationId], laterOrdinaryOf: operationId }
+          : { operationIds: [] },
     decide: (tx) => {
       ensureMayUndo(actor, operationId === null ? null : ['operationId']);
       const window = tx.base.undoSummary;
@@ -217,6 +238,7 @@ export function undoOp(actor: Actor, operationId: string | null, undoDepth: numb
         }
       }
       const delta = contentDelta(target);
+      if (operationId !== null) ensureNoLaterChange(tx, delta.forward);
       recheckNeeds(tx, delta.inverse);
       ensureClean(tx, target, delta.forward);
       ensureReferences(tx, target, delta.inverse);
