@@ -27,6 +27,23 @@ export const LIMITS = {
   dependsOnMax: 50,
 } as const;
 
+/**
+ * The instants a planner deals in: from 1900-01-01 up to (not including) 2200-01-01 UTC. Outside
+ * it a value is refused, so that no derived instant (an end computed from an estimate, an
+ * alternative days ahead) leaves the range Postgres and the time-zone arithmetic handle (Postgres
+ * has no year 0; ISO years past 9999 need a sign).
+ */
+export const INSTANT_RANGE = { min: Date.UTC(1900, 0, 1), max: Date.UTC(2200, 0, 1) } as const;
+
+/** Why `d` is not a usable instant (invalid, or outside INSTANT_RANGE), or null when it is. */
+export function instantProblem(d: Date, name: string): string | null {
+  const t = d.getTime();
+  if (Number.isNaN(t)) return `${name} is not a valid instant`;
+  if (t < INSTANT_RANGE.min || t >= INSTANT_RANGE.max)
+    return `${name} must lie from 1900-01-01T00:00:00Z up to (not including) 2200-01-01T00:00:00Z`;
+  return null;
+}
+
 /** Task fields as they arrive (undefined = not given, null = clear). */
 export interface TaskFieldsInput {
   title?: string | null;
@@ -82,8 +99,8 @@ export function validateTaskFields(
   }
   for (const f of ['dueAt', 'scheduledStart', 'scheduledEnd'] as const) {
     const d = input[f];
-    if (d != null && Number.isNaN(d.getTime()))
-      p.push({ path: at(f), message: `${f} is not a valid instant` });
+    const problem = d != null ? instantProblem(d, f) : null;
+    if (problem) p.push({ path: at(f), message: problem });
   }
   if (input.tags != null) {
     if (input.tags.length > LIMITS.tagsMax) {
@@ -118,6 +135,8 @@ export function validateSchedule(
       { path: missing, message: 'scheduledStart and scheduledEnd must be given together (both or neither)' },
     ];
   }
+  const outside = instantProblem(start, 'start') ?? instantProblem(end, 'end');
+  if (outside) return [{ path: outside.startsWith('start') ? paths.start : paths.end, message: outside }];
   if (end.getTime() <= start.getTime()) {
     return [{ path: paths.end, message: 'scheduledEnd must be after scheduledStart' }];
   }
@@ -158,9 +177,8 @@ export function validateGoalFields(
   if (input.status != null && !GOAL_STATUSES.includes(input.status)) {
     p.push({ path: [...base, 'status'], message: `status must be one of ${GOAL_STATUSES.join(', ')}` });
   }
-  if (input.targetDate != null && Number.isNaN(input.targetDate.getTime())) {
-    p.push({ path: [...base, 'targetDate'], message: 'targetDate is not a valid instant' });
-  }
+  const targetProblem = input.targetDate != null ? instantProblem(input.targetDate, 'targetDate') : null;
+  if (targetProblem) p.push({ path: [...base, 'targetDate'], message: targetProblem });
   return p;
 }
 

@@ -1,5 +1,6 @@
 /** DateTime (ISO-8601 with a mandatory offset) and JSON scalars. */
 import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from 'graphql';
+import { INSTANT_RANGE } from '../domain/validation';
 
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;
 
@@ -15,6 +16,12 @@ function parseInstant(value: unknown): Date {
     throw new GraphQLError(`DateTime ${JSON.stringify(value)} is not a real instant`, {
       extensions: { code: 'VALIDATION' },
     });
+  }
+  if (d.getTime() < INSTANT_RANGE.min || d.getTime() >= INSTANT_RANGE.max) {
+    throw new GraphQLError(
+      `DateTime ${JSON.stringify(value)} is outside the supported range 1900-01-01T00:00:00Z to 2200-01-01T00:00:00Z (exclusive)`,
+      { extensions: { code: 'VALIDATION' } },
+    );
   }
   return d;
 }

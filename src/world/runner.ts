@@ -234,6 +234,13 @@ export class Runner {
     const client = await this.pool.connect();
     let inTx = false;
     let broken: Error | undefined;
+    // A connection that dies between statements (a Postgres restart, a terminated backend) emits
+    // 'error' on the checked-out client: without a listener that is an uncaught exception that
+    // takes the process down. Its next statement fails anyway; here it is only marked broken.
+    const onError = (e: Error): void => {
+      broken ??= e;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       inTx = true;
@@ -319,6 +326,7 @@ export class Runner {
       // (23505) is never retried: it means the decide step wrote something inconsistent.
       if (!((code === '40001' || code === '40P01') && attempt === 0)) throw err;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
     return this.run(actor, spec, opts, attempt + 1);
