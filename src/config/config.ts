@@ -63,6 +63,8 @@ export interface Config {
   readonly growthbookClientKey: string | null;
   /** GROWTHBOOK_REFRESH_MS: how often the remote payload is fetched. Default 30000. */
   readonly growthbookRefreshMs: number;
+  /** PLANNER_METRICS_ENDPOINT: serve Prometheus metrics at /metrics on the same server. Default false. */
+  readonly metricsEndpoint: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -150,6 +152,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     growthbookApiHost,
     growthbookClientKey,
     growthbookRefreshMs: int(env, 'GROWTHBOOK_REFRESH_MS', 30_000, 100, 3_600_000),
+    metricsEndpoint: oneOf(env, 'PLANNER_METRICS_ENDPOINT', ['true', 'false'], 'false') === 'true',
   };
   return Object.freeze(config);
 }
