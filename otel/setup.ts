@@ -68,7 +68,8 @@ function truthy(v: string | undefined): boolean {
 /** Which trace exporters the environment asks for. */
 export function traceExporterNames(env: Record<string, string | undefined>): string[] {
   const raw = env['OTEL_TRACES_EXPORTER']?.trim();
-  const endpoint = env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']?.trim() || env['OTEL_EXPORTER_OTLP_ENDPOINT']?.trim();
+  const endpoint =
+    env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']?.trim() || env['OTEL_EXPORTER_OTLP_ENDPOINT']?.trim();
   const names = raw ? raw.split(',').map((s) => s.trim().toLowerCase()) : endpoint ? ['otlp'] : [];
   return names.filter((n) => n === 'otlp' || n === 'console');
 }

@@ -9,8 +9,12 @@ import type { EventHub } from '../events/hub';
 import type { FlagService } from '../flags';
 import { flushTelemetry } from '../telemetry/global';
 import { observe, plannerMetrics } from '../telemetry/metrics';
-import { createMutationTelemetry, type MutationTelemetry, type MutationTelemetryOptions } from '../telemetry/mutations';
-import { rollbackCount } from '../telemetry/report';
+import {
+  createMutationTelemetry,
+  type MutationTelemetry,
+  type MutationTelemetryOptions,
+} from '../telemetry/mutations';
+import { buildRolloutReport, rollbackCount } from '../telemetry/report';
 import { registerOperationSink, RolloutCollector } from '../telemetry/rollout';
 import type { World } from '../world/world';
 import type { Logger } from './logger';
@@ -55,6 +59,10 @@ export function startObservability(
     user: (id) => world.queries.me(id),
     delay: opts.delay,
     log: (msg, fields) => log.info(msg, fields),
+    report: async (o) => {
+      await rollout.flush(); // this instance's latest figures too
+      return buildRolloutReport(ds, flags.currentPayload(), flags.payload.version, o);
+    },
   });
   // Gauges read at collection time only. Rollback count: refreshed after each rollout flush.
   let rollbacks: number | null = null;

@@ -100,7 +100,11 @@ export function twoProportionZ(e1: number, n1: number, e0: number, n0: number): 
 const ms = (v: number | null) => (v === null ? '-' : `${v.toFixed(1)} ms`);
 
 /** Judges one arm against the control. */
-export function judgeArm(arm: VariantFigures, control: VariantFigures, opts: GuardrailOptions = {}): ArmVerdict {
+export function judgeArm(
+  arm: VariantFigures,
+  control: VariantFigures,
+  opts: GuardrailOptions = {},
+): ArmVerdict {
   const min = opts.minSample ?? MIN_SAMPLE;
   const budget = opts.p95BudgetMs ?? P95_BUDGET_MS;
   const memBudget = opts.memoryBudget ?? MEMORY_BUDGET;
@@ -125,7 +129,11 @@ export function judgeArm(arm: VariantFigures, control: VariantFigures, opts: Gua
     });
   }
   if (arm.exclusiveRssBytes === null || control.exclusiveRssBytes === null) {
-    checks.push({ check: 'memory_rss', verdict: 'insufficient', detail: 'no periods with only one arm on each side' });
+    checks.push({
+      check: 'memory_rss',
+      verdict: 'insufficient',
+      detail: 'no periods with only one arm on each side',
+    });
   } else {
     const ratio = arm.exclusiveRssBytes / control.exclusiveRssBytes - 1;
     checks.push({

@@ -13,11 +13,14 @@
 import { EXPERIMENT_KEYS, FLAGS } from '../flags/keys';
 import { toFlagUser, type FlagService, type UserFlags } from '../flags/service';
 import { plannerMetrics } from './metrics';
+import type { ReportOptions, RolloutReport } from './report';
 import { traceOperation } from './operation';
 
 /** The caller's attributes as the world holds them (QueryService.me). */
 export interface FlagUserSource {
-  (userId: string): Promise<{ id: string; role: 'USER' | 'ADMIN'; createdAt: Date | string; timeZone: string }>;
+  (
+    userId: string,
+  ): Promise<{ id: string; role: 'USER' | 'ADMIN'; createdAt: Date | string; timeZone: string }>;
 }
 
 export interface MutationTelemetryOptions {
@@ -35,6 +38,8 @@ export interface MutationTelemetryOptions {
   log?: (msg: string, fields: Record<string, unknown>) => void;
   /** Users whose attributes are cached. Default 10,000 (then the cache starts over). */
   maxCachedUsers?: number;
+  /** Builds the rollout report (admin queries). */
+  report?: (opts: ReportOptions) => Promise<RolloutReport>;
 }
 
 /** What instrumentMutations needs from a request. */
@@ -44,6 +49,8 @@ export interface MutationTelemetry {
   forget(userId: string): void;
   readonly delay?: MutationTelemetryOptions['delay'];
   readonly log?: MutationTelemetryOptions['log'];
+  /** The rollout report over every instance (admin queries). */
+  readonly report?: (opts: ReportOptions) => Promise<RolloutReport>;
 }
 
 export function createMutationTelemetry(opts: MutationTelemetryOptions): MutationTelemetry {
@@ -53,6 +60,7 @@ export function createMutationTelemetry(opts: MutationTelemetryOptions): Mutatio
     instanceId: opts.instanceId,
     delay: opts.delay,
     log: opts.log,
+    report: opts.report,
     async flagsFor(userId, role) {
       if (!opts.flags) return null;
       let u = cache.get(userId);

@@ -9,7 +9,13 @@ import { summarise } from '../flags/admin';
 import { EXPERIMENT_VARIANTS, FEATURE_KEYS, isExperimentKey, isFlagKey } from '../flags/keys';
 import type { FeaturePayload } from '../flags/payload';
 import { rolloutAggregates } from '../flags/report';
-import { judgeFeature, figures, type FeatureVerdict, type GuardrailOptions, type VariantFigures } from './guardrails';
+import {
+  judgeFeature,
+  figures,
+  type FeatureVerdict,
+  type GuardrailOptions,
+  type VariantFigures,
+} from './guardrails';
 import { emptyHistogram, mergeInto } from './histogram';
 
 /** Who --enforce records rollbacks as (the audit trail's actor). */
@@ -125,7 +131,15 @@ export async function buildRolloutReport(
   )) as MetricRow[];
   const aggregates = await rolloutAggregates(ds, { experiment: feature });
 
-  const summaries = payload ? summarise(payload) : FEATURE_KEYS.map((key) => ({ key, kind: isFlagKey(key) ? 'flag' : 'experiment', phase: null, state: 'undefined', detail: 'no payload' }));
+  const summaries = payload
+    ? summarise(payload)
+    : FEATURE_KEYS.map((key) => ({
+        key,
+        kind: isFlagKey(key) ? 'flag' : 'experiment',
+        phase: null,
+        state: 'undefined',
+        detail: 'no payload',
+      }));
   const keys = new Set<string>(summaries.map((s) => s.key));
   for (const r of rows) keys.add(r.feature);
   const features: FeatureReport[] = [];
@@ -138,7 +152,10 @@ export async function buildRolloutReport(
     const from = windowFrom ? Date.parse(windowFrom) : -Infinity;
     const mine = rows.filter((r) => r.feature === key && new Date(r.bucket).getTime() >= from);
     // Per variant: counts and merged histograms; per bucket: which variants saw traffic (memory).
-    const acc = new Map<string, { count: number; errors: number; sum: number; hist: number[]; rss: number; rssN: number }>();
+    const acc = new Map<
+      string,
+      { count: number; errors: number; sum: number; hist: number[]; rss: number; rssN: number }
+    >();
     const byBucket = new Map<number, MetricRow[]>();
     for (const r of mine) {
       const t = new Date(r.bucket).getTime();
@@ -150,7 +167,8 @@ export async function buildRolloutReport(
       const active = list.filter((r) => Number(r.count) > 0);
       for (const r of list) {
         let a = acc.get(r.variant);
-        if (!a) acc.set(r.variant, (a = { count: 0, errors: 0, sum: 0, hist: emptyHistogram(), rss: 0, rssN: 0 }));
+        if (!a)
+          acc.set(r.variant, (a = { count: 0, errors: 0, sum: 0, hist: emptyHistogram(), rss: 0, rssN: 0 }));
         a.count += Number(r.count);
         a.errors += Number(r.errors);
         a.sum += r.sum;

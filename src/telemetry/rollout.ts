@@ -117,7 +117,15 @@ export class RolloutCollector implements OperationSink {
           this.warn('rollout rows full: sample dropped', { maxPending: this.maxPending });
           return;
         }
-        row = { bucketStart, feature: f.key, variant: f.variant, count: 0, errors: 0, sumMs: 0, hist: emptyHistogram() };
+        row = {
+          bucketStart,
+          feature: f.key,
+          variant: f.variant,
+          count: 0,
+          errors: 0,
+          sumMs: 0,
+          hist: emptyHistogram(),
+        };
         this.rows.set(k, row);
       }
       row.count++;
