@@ -67,12 +67,12 @@ export function startObservability(
   // Gauges read at collection time only. Rollback count: refreshed after each rollout flush.
   let rollbacks: number | null = null;
   const refresh = () =>
-    void rollbackCount(ds).then(
-      (n) => (rollbacks = n),
+    rollbackCount(ds).then(
+      (n) => void (rollbacks = n),
       () => undefined,
     );
-  refresh();
-  const offFlushed = rollout.onFlushed(refresh);
+  void refresh();
+  const offFlushed = rollout.onFlushed(() => void refresh());
   const m = plannerMetrics();
   const unobserve = [
     observe(m.subscriptionConnections, () => events.subscriptionCount),
@@ -83,7 +83,10 @@ export function startObservability(
     instanceId,
     rollout,
     telemetry,
-    flush: () => rollout.flush(),
+    flush: async () => {
+      await rollout.flush();
+      await refresh();
+    },
     close: () =>
       (closed ??= (async () => {
         unregister();

@@ -8,19 +8,39 @@ import type { ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { startTelemetry } from '../../otel/setup';
 
+interface Capture {
+  spans: ReadableSpan[];
+  waiters: Array<{ done: (spans: ReadableSpan[]) => boolean; resolve: () => void }>;
+}
+
 class CapturingExporter implements SpanExporter {
-  private captures = new Set<ReadableSpan[]>();
+  private captures = new Set<Capture>();
 
   export(spans: ReadableSpan[], done: (r: ExportResult) => void): void {
-    for (const c of this.captures) c.push(...spans);
+    for (const c of this.captures) {
+      c.spans.push(...spans);
+      c.waiters = c.waiters.filter((w) => (w.done(c.spans) ? (w.resolve(), false) : true));
+    }
     done({ code: 0 });
   }
 
-  /** Starts keeping spans; returns the live list and a stop function. */
-  capture(): { spans: ReadableSpan[]; stop(): void } {
-    const spans: ReadableSpan[] = [];
-    this.captures.add(spans);
-    return { spans, stop: () => void this.captures.delete(spans) };
+  /**
+   * Starts keeping the spans exported from now on. `until(p)` resolves once `p(spans)` holds
+   * (checked as each span is exported: no polling, no sleeping); `stop()` stops keeping them.
+   */
+  capture(): {
+    spans: ReadableSpan[];
+    until(p: (spans: ReadableSpan[]) => boolean): Promise<void>;
+    stop(): void;
+  } {
+    const c: Capture = { spans: [], waiters: [] };
+    this.captures.add(c);
+    return {
+      spans: c.spans,
+      until: (p) =>
+        p(c.spans) ? Promise.resolve() : new Promise<void>((resolve) => c.waiters.push({ done: p, resolve })),
+      stop: () => void this.captures.delete(c),
+    };
   }
 
   shutdown(): Promise<void> {

@@ -7,6 +7,7 @@ import { loadConfig, type Config } from '../../src/config/config';
 import type { EventHub } from '../../src/events/hub';
 import type { Flags } from '../../src/flags';
 import { startApp, type RunningApp } from '../../src/server/app';
+import type { Observability, ObservabilityOptions } from '../../src/server/observability';
 import { mintToken } from '../../src/server/auth';
 import { systemClock, type Clock } from '../../src/world/clock';
 import type { World } from '../../src/world/world';
@@ -24,6 +25,8 @@ export interface TestServerOptions {
    * removes the variable (e.g. `DATABASE_URL: undefined` for the embedded Postgres).
    */
   env?: Record<string, string | undefined>;
+  /** Observability options (instance id, rollout flush period, the test-only variant delay). */
+  observability?: ObservabilityOptions;
 }
 
 export interface TestServer {
@@ -39,6 +42,8 @@ export interface TestServer {
   readonly events: EventHub;
   /** The app's feature flags (service, recorder, store, pollers). */
   readonly flags: Flags;
+  /** Rollout figures of this instance (flush() writes them now). */
+  readonly observability: Observability;
   readonly config: Config;
   readonly clock: Clock;
   /** Creates the user if needed and mints a token for it (valid from the server's clock). */
@@ -70,7 +75,7 @@ export function testConfig(env: Record<string, string | undefined> = {}): Config
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
   const config = testConfig(opts.env);
   const clock = opts.clock ?? systemClock;
-  const app: RunningApp = await startApp(config, { clock });
+  const app: RunningApp = await startApp(config, { clock, observability: opts.observability });
   const origin = `http://127.0.0.1:${app.port}`;
   const server: TestServer = {
     url: app.url,
@@ -80,6 +85,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     world: app.world,
     events: app.events,
     flags: app.flags,
+    observability: app.observability,
     config,
     clock,
     async token(email, tokenOpts = {}) {
