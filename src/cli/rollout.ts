@@ -26,7 +26,7 @@ import { buildRolloutReport, ROLLBACK_ACTOR, type RolloutReport } from '../telem
 export const ROLLOUT_USAGE = `  planner rollout report [feature] [--json] [--since <ISO instant>]
       Per flag or experiment and variant: operations, error rate, p50/p95/p99 latency, exposures,
       usage, guardrail verdict. Figures of every instance, from the database.
-  planner rollout check [feature] [--enforce] [--json] [--since <ISO>] [--min-sample N]
+  planner rollout check [feature] [--enforce] [--json] [--since <ISO>] [--min-sample N] [--actor who]
       Guardrails (p95 +${100} ms; error rate: one-sided two-proportion z-test at alpha 0.01, at least
       ${MIN_SAMPLE} operations per arm; process RSS +5 % between periods with only one arm): a verdict per
       feature; exit 1 on a breach. --enforce turns a breaching flag off or sends an experiment to
@@ -229,7 +229,7 @@ export async function runRollout(
           for (const b of breaches) {
             const command = `rollout check --enforce: ${b.key} ${b.guardrail.verdict}: ${b.guardrail.summary}`;
             const { stored: after, changed } = await store.update(
-              p.actor ?? ROLLBACK_ACTOR,
+              p.actor ? `${ROLLBACK_ACTOR}:${p.actor}` : ROLLBACK_ACTOR,
               command,
               b.key,
               (pl) => disable(pl, b.key),

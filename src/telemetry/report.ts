@@ -18,7 +18,17 @@ import {
 } from './guardrails';
 import { emptyHistogram, mergeInto } from './histogram';
 
-/** Who --enforce records rollbacks as (the audit trail's actor). */
+/** The most items each list of the report holds (enforced here; stated in schema/rollout.graphql). */
+export const ROLLOUT_CAPS = Object.freeze({
+  features: 50,
+  variants: 10,
+  usage: 10,
+  arms: 10,
+  checks: 5,
+  rollbacks: 50,
+});
+
+/** Who --enforce records rollbacks as (the audit trail's actor; `rollout:guardrail:<--actor>` when given). */
 export const ROLLBACK_ACTOR = 'rollout:guardrail';
 
 export interface UsageFigure {
@@ -89,7 +99,7 @@ interface MetricRow {
 /** Rollback events recorded by `rollout check --enforce` (newest first). */
 export async function rollbackEvents(ds: DataSource, limit = 50): Promise<RollbackEvent[]> {
   const rows = (await ds.query(
-    `SELECT at, feature, actor, command, version FROM feature_audit WHERE actor = $1 ORDER BY id DESC LIMIT $2`,
+    `SELECT at, feature, actor, command, version FROM feature_audit WHERE actor = $1 OR actor LIKE $1 || ':%' ORDER BY id DESC LIMIT $2`,
     [ROLLBACK_ACTOR, limit],
   )) as Array<{ at: Date; feature: string | null; actor: string; command: string; version: string }>;
   return rows.map((r) => ({
@@ -103,10 +113,20 @@ export async function rollbackEvents(ds: DataSource, limit = 50): Promise<Rollba
 
 /** Number of rollback events in the audit trail (the planner.rollout.rollbacks gauge). */
 export async function rollbackCount(ds: DataSource): Promise<number> {
-  const [row] = (await ds.query(`SELECT count(*)::int AS n FROM feature_audit WHERE actor = $1`, [
-    ROLLBACK_ACTOR,
-  ])) as Array<{ n: number }>;
+  const [row] = (await ds.query(
+    `SELECT count(*)::int AS n FROM feature_audit WHERE actor = $1 OR actor LIKE $1 || ':%'`,
+    [ROLLBACK_ACTOR],
+  )) as Array<{ n: number }>;
   return row?.n ?? 0;
+}
+
+function capVerdict(v: FeatureVerdict): FeatureVerdict {
+  return {
+    ...v,
+    arms: v.arms
+      .slice(0, ROLLOUT_CAPS.arms)
+      .map((a) => ({ ...a, checks: a.checks.slice(0, ROLLOUT_CAPS.checks) })),
+  };
 }
 
 /** Builds the report from the database (every instance's figures). */
@@ -199,15 +219,19 @@ export async function buildRolloutReport(
       detail: s?.detail ?? '',
       control,
       windowFrom,
-      variants,
-      guardrail: judgeFeature(key, control, variantFigures, opts),
+      variants: variants
+        .slice(0, ROLLOUT_CAPS.variants)
+        .map((v) => ({ ...v, usage: v.usage.slice(0, ROLLOUT_CAPS.usage) })),
+      guardrail: capVerdict(judgeFeature(key, control, variantFigures, opts)),
     });
   }
   return {
     generatedAt: (opts.now ?? new Date()).toISOString(),
     since: since?.toISOString() ?? null,
     payloadVersion,
-    features,
-    rollbacks: rollbacks.filter((r) => feature === null || r.feature === feature).slice(0, 50),
+    features: features.slice(0, ROLLOUT_CAPS.features),
+    rollbacks: rollbacks
+      .filter((r) => feature === null || r.feature === feature)
+      .slice(0, ROLLOUT_CAPS.rollbacks),
   };
 }

@@ -256,25 +256,26 @@ describe('observability (real OpenTelemetry SDK)', function () {
             )
               return undefined;
             delayed.count++;
-            return new Promise((r) => setTimeout(r, 250));
+            return new Promise((r) => setTimeout(r, 300));
           },
         },
       });
       try {
-        // One chain of sequential mutations per user (users run in parallel): no queueing on the
-        // per-user lock, so the figures show the variant's own latency.
+        // One chain of sequential mutations per user (users in parallel: no queueing on the
+        // per-user lock); the control's chains first, then the variant's, so both arms run under
+        // the same load and the figures show the variant's own latency.
         const tokens = await usersByVariant(server, 10);
-        await Promise.all(
-          Object.values(tokens).flatMap((list) =>
-            list.map(async (token) => {
+        for (const variant of [ALTERNATIVE_RANKING.CURRENT, ALTERNATIVE_RANKING.SMALLEST_MOVE]) {
+          await Promise.all(
+            tokens[variant]!.map(async (token) => {
               for (let i = 0; i < 11; i++) await createTask(server, token);
             }),
-          ),
-        );
+          );
+        }
         await server.observability.flush();
 
         const before = await cli(['check', '--json'], db);
-        expect(before.code, before.err).to.equal(1);
+        expect(before.code, before.out + before.err).to.equal(1);
         const verdicts = (
           JSON.parse(before.out) as {
             verdicts: Array<{
@@ -285,7 +286,7 @@ describe('observability (real OpenTelemetry SDK)', function () {
           }
         ).verdicts;
         const ranking = verdicts.find((v) => v.feature === EXPERIMENTS.ALTERNATIVE_RANKING)!;
-        expect(ranking.verdict).to.equal('breach');
+        expect(ranking.verdict, JSON.stringify(ranking)).to.equal('breach');
         expect(ranking.arms[0]!.checks.find((c) => c.check === 'latency_p95')!.verdict).to.equal('breach');
         // Flags at 100 % have no "off" arm: too little data, neither pass nor fail.
         expect(verdicts.find((v) => v.feature === FLAGS.UNDO)!.verdict).to.equal('insufficient');
