@@ -107,6 +107,17 @@ export default tseslint.config(
       },
     ],
   ),
+  restrict(
+    ['src/telemetry/**/*.ts'],
+    [
+      NO_COMPOSITION_ROOT,
+      {
+        regex: `^@opentelemetry/(?!api$)|${folder('world')}|${folder('resolvers')}|${folder('events')}|${folder('agent')}|^(graphql|graphql-ws|ws|@apollo/.*)(/|$)`,
+        message:
+          'src/telemetry uses only @opentelemetry/api (the SDK lives in otel/) and knows nothing of GraphQL or the world.',
+      },
+    ],
+  ),
   // src/server and src/cli are the composition root: only the dev-dependency rule applies.
   restrict(['src/server/**/*.ts', 'src/cli/**/*.ts'], []),
 

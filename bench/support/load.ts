@@ -37,6 +37,8 @@ export interface LoadResult {
   requests: number;
   rps: number;
   p50_ms: number;
+  /** 95th percentile latency (the rollout guardrail's figure). */
+  p95_ms?: number;
   p99_ms: number;
   errors: number;
   rate_limited: number;
@@ -176,6 +178,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     requests: sent,
     rps: round(latencies.length / seconds, 1),
     p50_ms: round(percentile(sorted, 0.5)),
+    p95_ms: round(percentile(sorted, 0.95)),
     p99_ms: round(percentile(sorted, 0.99)),
     errors,
     rate_limited: rateLimited,

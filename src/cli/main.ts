@@ -5,6 +5,7 @@
  *   planner token --email <address> [--name <display name>]   token alone on the last stdout line
  *   planner migrate up|down|status
  *   planner features list|enable|disable|phase|import|audit   (src/cli/features.ts)
+ *   planner rollout report|check                              (src/cli/rollout.ts)
  *
  * Exit codes: 0 success, 1 failure (configuration, database), 2 bad usage.
  */
@@ -15,6 +16,7 @@ import { openDatabase, type OpenDatabase } from '../server/database';
 import { createLogger } from '../server/logger';
 import { systemClock } from '../world/clock';
 import { FEATURES_USAGE, runFeatures } from './features';
+import { ROLLOUT_USAGE, runRollout } from './rollout';
 import { DomainError } from '../world/errors';
 import { createWorld } from '../world/world';
 
@@ -24,6 +26,7 @@ export const USAGE = `usage:
   planner migrate up|down|status
       Apply pending migrations, revert the latest one, or list them with their state.
 ${FEATURES_USAGE}
+${ROLLOUT_USAGE}
   planner help
       Show this text.
 
@@ -160,6 +163,7 @@ export async function run(
   io: Io = stdio,
 ): Promise<number> {
   if (argv[0] === 'features') return runFeatures(argv.slice(1), env, io);
+  if (argv[0] === 'rollout') return runRollout(argv.slice(1), env, io);
   try {
     const cmd = parseCommand(argv);
     if (cmd.kind === 'help') {

@@ -86,6 +86,8 @@ export interface Config {
   readonly eventsHeartbeatMs: number;
   /** PLANNER_IDEMPOTENCY_SWEEP_MS: how often expired idempotency keys are deleted (all users). Default 600000. */
   readonly idempotencySweepMs: number;
+  /** PLANNER_METRICS_ENDPOINT: serve Prometheus metrics at /metrics on the same server. Default false. */
+  readonly metricsEndpoint: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -191,6 +193,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     lockTimeoutMs: int(env, 'PLANNER_LOCK_TIMEOUT_MS', 5000, 1, 600_000),
     eventsHeartbeatMs: int(env, 'PLANNER_EVENTS_HEARTBEAT_MS', 5000, 10, 600_000),
     idempotencySweepMs: int(env, 'PLANNER_IDEMPOTENCY_SWEEP_MS', 600_000, 10, 86_400_000),
+    metricsEndpoint: oneOf(env, 'PLANNER_METRICS_ENDPOINT', ['true', 'false'], 'false') === 'true',
   };
   return Object.freeze(config);
 }

@@ -9,6 +9,7 @@ import {
 import { GoalEntity } from './goal.entity';
 import { IdempotencyKeyEntity } from './idempotency-key.entity';
 import { OperationEntity } from './operation.entity';
+import { RolloutMetricsEntity } from './rollout-metrics.entity';
 import { TaskDependencyEntity } from './task-dependency.entity';
 import { TaskEntity } from './task.entity';
 import { UserEntity } from './user.entity';
@@ -23,6 +24,7 @@ export {
   GoalEntity,
   IdempotencyKeyEntity,
   OperationEntity,
+  RolloutMetricsEntity,
   TaskDependencyEntity,
   TaskEntity,
   UserEntity,
@@ -42,4 +44,5 @@ export const ENTITIES = [
   FeatureAuditEntity,
   ExperimentExposureEntity,
   FeatureUsageEntity,
+  RolloutMetricsEntity,
 ];

@@ -1,6 +1,12 @@
 import { Foundation1764140000000 } from './1764140000000-Foundation';
 import { WritePathIndexes1764900000000 } from './1764900000000-WritePathIndexes';
 import { FeatureFlags1796058057502 } from './1796058057502-FeatureFlags';
+import { RolloutMetrics1796060284731 } from './1796060284731-RolloutMetrics';
 
 /** Every migration, in order. Never edit one that has landed: add a new one. */
-export const MIGRATIONS = [Foundation1764140000000, WritePathIndexes1764900000000, FeatureFlags1796058057502];
+export const MIGRATIONS = [
+  Foundation1764140000000,
+  WritePathIndexes1764900000000,
+  FeatureFlags1796058057502,
+  RolloutMetrics1796060284731,
+];

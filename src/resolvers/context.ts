@@ -2,6 +2,7 @@
 import { GraphQLError } from 'graphql';
 import type { DeliveryBudget, EventHub } from '../events/hub';
 import type { FlagService } from '../flags';
+import type { MutationTelemetry } from '../telemetry/mutations';
 import { createReadLoaders, ReadWaves, type ReadLoaders } from '../world/loaders';
 import type { World } from '../world/world';
 
@@ -36,6 +37,8 @@ export interface GraphQLContext {
   delivery?: DeliveryBudget;
   /** Feature flags (GrowthBook), evaluated in memory per user; absent where not wired (`features` is then []). */
   flags?: FlagService;
+  /** Operation spans and rollout figures of mutations (src/telemetry/mutations.ts); absent: untraced. */
+  telemetry?: MutationTelemetry;
 }
 
 /** Builds the context of one request (or one subscription operation). */

@@ -5,6 +5,7 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { GraphQLSchema } from 'graphql';
+import { instrumentMutations } from '../telemetry/mutations';
 import { mutationResolvers } from './mutation.resolver';
 import { queryResolvers } from './query.resolver';
 import { DateTimeScalar, JSONScalar } from './scalars';
@@ -34,7 +35,7 @@ export function buildSchema(): GraphQLSchema {
       DateTime: DateTimeScalar,
       JSON: JSONScalar,
       Query: queryResolvers,
-      Mutation: mutationResolvers,
+      Mutation: instrumentMutations(mutationResolvers),
       Subscription: subscriptionResolvers,
       ...typeResolvers,
     },

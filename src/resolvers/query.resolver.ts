@@ -81,10 +81,13 @@ export const queryResolvers = {
   rolloutReport: (_: unknown, args: { feature?: string | null }, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);
     if (auth.role !== 'ADMIN') throw forbidden('rolloutReport is for admins only');
-    return {
-      feature: args.feature ?? null,
-      variants: [],
-      note: 'rollout metrics arrive with the flags issue',
-    };
+    if (!ctx.telemetry?.report) return { feature: args.feature ?? null, features: [], note: 'not wired' };
+    return ctx.telemetry.report({ feature: args.feature ?? null });
+  },
+  rollout: (_: unknown, args: { feature?: string | null; since?: Date | null }, ctx: GraphQLContext) => {
+    const auth = requireAuth(ctx);
+    if (auth.role !== 'ADMIN') throw forbidden('rollout is for admins only');
+    if (!ctx.telemetry?.report) throw forbidden('rollout figures are not wired on this server');
+    return ctx.telemetry.report({ feature: args.feature ?? null, since: args.since ?? null });
   },
 };

@@ -73,4 +73,6 @@ export const typeResolvers = {
   UserError: {
     path: (e: { path: string[] | null }) => e.path,
   },
+  // Guardrail verdicts are lower-case in src/telemetry; the enum maps them.
+  GuardrailOutcome: { PASS: 'pass', BREACH: 'breach', INSUFFICIENT: 'insufficient' },
 };

@@ -19,6 +19,7 @@ import { EventHub } from '../events/hub';
 import { startFlags, type Flags, type StartFlagsOptions } from '../flags';
 import { buildSchema, createContext, type GraphQLContext } from '../resolvers';
 import { Admission, attachAdmission } from '../world/admission';
+import { startObservability, type Observability, type ObservabilityOptions } from './observability';
 import { systemClock, type Clock } from '../world/clock';
 import { IdempotencySweeper } from '../world/sweeper';
 import { createWorld, type World } from '../world/world';
@@ -44,6 +45,8 @@ export interface StartAppOptions {
   clock?: Clock;
   /** Logger. Default: JSON lines on stderr at config.logLevel. */
   log?: Logger;
+  /** Rollout figures and mutation spans (instance id, flush period, the test-only delay hook). */
+  observability?: ObservabilityOptions;
 }
 
 export interface RunningApp {
@@ -57,6 +60,8 @@ export interface RunningApp {
   readonly flags: Flags;
   /** Deletes expired idempotency keys of all users every config.idempotencySweepMs. */
   readonly sweeper: IdempotencySweeper;
+  /** Rollout figures of this instance (flush() writes them now) and its mutation telemetry. */
+  readonly observability: Observability;
   /** The HS256 secret tokens are verified with (config.jwtSecret or the data directory's). */
   readonly jwtSecret: string;
   /**
@@ -140,6 +145,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
   let apollo: ApolloServer<GraphQLContext> | null = null;
   let hub: EventHub | null = null;
   let flags: Flags | null = null;
+  let obs: Observability | null = null;
   try {
     const applied = await migrateUp(db.dataSource);
     if (applied.length > 0) log.info('migrations applied', { applied });
@@ -159,6 +165,8 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
     hub = events;
     flags = await startFlags(db.dataSource, flagsOptions(config, clock, log));
     const flagService = flags.service;
+    obs = startObservability(db.dataSource, world, flagService, events, log, opts.observability);
+    const telemetry = obs.telemetry;
 
     const schema = buildSchema();
     const limits = buildLimitRules({
@@ -232,11 +240,13 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       context: async (authorization) => ({
         ...createContext(world, auth(authorization), events),
         flags: flagService,
+        telemetry,
       }),
       readiness,
       maxBodyBytes: config.maxBodyBytes,
       isClosing: () => closing,
       log,
+      metrics: config.metricsEndpoint,
     });
     const server = http.createServer((req, res) => {
       inFlight++;
@@ -254,7 +264,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       schema,
       authenticate: auth,
       now: () => clock.now(),
-      context: (a) => ({ ...createContext(world, a, events), flags: flagService }),
+      context: (a) => ({ ...createContext(world, a, events), flags: flagService, telemetry }),
       limits,
       noIntrospection: false, // every WebSocket connection is authenticated (onConnect)
       maxOperationsPerConnection: config.maxSubscriptionsPerConnection,
@@ -300,6 +310,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
 
     const startedApollo = apollo;
     const startedFlags = flags;
+    const startedObs = obs;
     let closed: Promise<void> | null = null;
     const doClose = async (): Promise<void> => {
       closing = true;
@@ -313,6 +324,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       await events.close();
       await startedFlags.close();
       await sweeper.stop();
+      await startedObs.close();
       try {
         await startedApollo.stop();
       } finally {
@@ -329,12 +341,14 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       events,
       flags: startedFlags,
       sweeper,
+      observability: startedObs,
       jwtSecret: db.jwtSecret,
       close: () => (closed ??= doClose()),
     };
   } catch (err) {
     await hub?.close().catch(() => undefined);
     await flags?.close().catch(() => undefined);
+    await obs?.close().catch(() => undefined);
     await apollo?.stop().catch(() => undefined);
     await db.close().catch(() => undefined);
     throw err;

@@ -38,6 +38,7 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import { LIMITS } from '../domain/validation';
+import { ROLLOUT_CAPS } from '../telemetry/report';
 import { READ_CAPS } from '../world/loaders';
 import { DEFAULT_PAGE, MAX_PAGE } from '../world/query-service';
 
@@ -66,6 +67,12 @@ export const LIST_CAPS: Readonly<Record<string, ListCap>> = {
   'UpdateResult.flags': READ_CAPS.features,
   'UpdateResult.placements': READ_CAPS.resultTasks,
   'UpdateResult.unplaced': READ_CAPS.resultTasks,
+  'RolloutDashboard.features': ROLLOUT_CAPS.features,
+  'RolloutDashboard.rollbacks': ROLLOUT_CAPS.rollbacks,
+  'RolloutFeature.variants': ROLLOUT_CAPS.variants,
+  'RolloutVariant.usage': ROLLOUT_CAPS.usage,
+  'GuardrailVerdict.arms': ROLLOUT_CAPS.arms,
+  'GuardrailArm.checks': ROLLOUT_CAPS.checks,
 };
 
 /** Types that only wrap others: they add no row of their own. */

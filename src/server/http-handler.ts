@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer, type HTTPGraphQLResponse } from '@apollo/server';
 import type { GraphQLContext } from '../resolvers';
+import { metricsHandler } from '../telemetry/global';
 import type { Logger } from './logger';
 
 export interface Readiness {
@@ -23,6 +24,8 @@ export interface HttpHandlerOptions {
   /** True once shutdown began: responses carry `Connection: close`. */
   isClosing: () => boolean;
   log: Logger;
+  /** Serve the Prometheus scrape at /metrics (PLANNER_METRICS_ENDPOINT). Default false. */
+  metrics?: boolean;
 }
 
 const GRAPHQL_PATH = '/graphql';
@@ -168,6 +171,11 @@ export function createHttpHandler(
         return probe(req, res, 'healthz');
       case '/readyz':
         return probe(req, res, 'readyz');
+      case '/metrics': {
+        const scrape = opts.metrics ? metricsHandler() : null;
+        if (scrape) return scrape(req, res);
+        return sendJson(res, 404, { error: 'not found' });
+      }
       default:
         sendJson(res, 404, { error: 'not found' });
     }

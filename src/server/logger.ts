@@ -1,8 +1,14 @@
 /**
- * A tiny structured logger: one JSON object per line on stderr, filtered by level.
- * `{"time":"…","level":"info","msg":"…", ...fields}`. Errors in fields are serialised with
- * name, message and stack (stack only below `error` so logs stay readable).
+ * Structured logs with pino (10.4.0): one JSON object per line on stderr, filtered by level
+ * (LOG_LEVEL). `{"level":"info","time":"…","msg":"…","trace_id":"…","span_id":"…", ...fields}`:
+ * trace_id and span_id are added when a span is active (OpenTelemetry API), so a line joins its
+ * trace. Errors in fields are serialised with name, message and stack. Task titles, notes and
+ * memory text never belong in a line: fields named title, notes or text are redacted at any level.
+ * The default destination writes asynchronously (sonic-boom), off the request's synchronous path,
+ * and is flushed at exit.
  */
+import { isSpanContextValid, trace } from '@opentelemetry/api';
+import pino from 'pino';
 import type { LogLevel } from '../config/config';
 
 export type LogFields = Record<string, unknown>;
@@ -16,46 +22,57 @@ export interface Logger {
   child(fields: LogFields): Logger;
 }
 
-const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
-
-function serialise(value: unknown): unknown {
-  if (value instanceof Error) {
-    return { name: value.name, message: value.message, stack: value.stack };
+function serialise(fields: LogFields | undefined): LogFields {
+  if (!fields) return {};
+  const out: LogFields = {};
+  for (const [k, v] of Object.entries(fields)) {
+    out[k] = v instanceof Error ? { name: v.name, message: v.message, stack: v.stack } : v;
   }
-  return value;
+  return out;
+}
+
+/** trace_id / span_id of the active span, if any (pino mixin: runs per line). */
+function traceFields(): LogFields {
+  const span = trace.getActiveSpan();
+  if (!span) return {};
+  const sc = span.spanContext();
+  return isSpanContextValid(sc) ? { trace_id: sc.traceId, span_id: sc.spanId } : {};
+}
+
+const REDACT = ['title', 'notes', 'text', '*.title', '*.notes', '*.text'];
+
+function wrap(p: pino.Logger): Logger {
+  return {
+    debug: (msg, fields) => p.debug(serialise(fields), msg),
+    info: (msg, fields) => p.info(serialise(fields), msg),
+    warn: (msg, fields) => p.warn(serialise(fields), msg),
+    error: (msg, fields) => p.error(serialise(fields), msg),
+    child: (fields) => wrap(p.child(serialise(fields))),
+  };
 }
 
 /**
  * Creates a logger writing lines at or above `level` to `write`.
  * @param level minimum level; `silent` drops everything.
- * @param write line sink. Default: `process.stderr.write`.
+ * @param write line sink (each call one line ending in "\n"). Default: stderr, asynchronously.
+ * @param base fields on every line.
  */
-export function createLogger(
-  level: LogLevel,
-  write: (line: string) => void = (line) => void process.stderr.write(line),
-  base: LogFields = {},
-): Logger {
-  const min = RANK[level];
-  const emit = (lvl: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields): void => {
-    if (RANK[lvl] < min) return;
-    const record: LogFields = { time: new Date().toISOString(), level: lvl, msg, ...base };
-    if (fields) for (const [k, v] of Object.entries(fields)) record[k] = serialise(v);
-    let line: string;
-    try {
-      line = JSON.stringify(record);
-    } catch {
-      line = JSON.stringify({ time: record['time'], level: lvl, msg, note: 'fields not serialisable' });
-    }
-    write(line + '\n');
-  };
-  return {
-    debug: (msg, fields) => emit('debug', msg, fields),
-    info: (msg, fields) => emit('info', msg, fields),
-    warn: (msg, fields) => emit('warn', msg, fields),
-    error: (msg, fields) => emit('error', msg, fields),
-    child: (fields) => createLogger(level, write, { ...base, ...fields }),
-  };
+export function createLogger(level: LogLevel, write?: (line: string) => void, base: LogFields = {}): Logger {
+  const destination = write ? { write } : pino.destination({ dest: 2, sync: false });
+  const p = pino(
+    {
+      level,
+      base: null,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      messageKey: 'msg',
+      formatters: { level: (label) => ({ level: label }) },
+      mixin: traceFields,
+      redact: { paths: REDACT, censor: '[redacted]' },
+    },
+    destination,
+  );
+  return wrap(Object.keys(base).length > 0 ? p.child(serialise(base)) : p);
 }
 
 /** A logger that drops everything. */
-export const silentLogger: Logger = createLogger('silent');
+export const silentLogger: Logger = createLogger('silent', () => undefined);

@@ -8,6 +8,7 @@ import type { EventHub } from '../../src/events/hub';
 import type { Flags } from '../../src/flags';
 import type { IdempotencySweeper } from '../../src/world/sweeper';
 import { startApp, type RunningApp } from '../../src/server/app';
+import type { Observability, ObservabilityOptions } from '../../src/server/observability';
 import { mintToken } from '../../src/server/auth';
 import { systemClock, type Clock } from '../../src/world/clock';
 import type { World } from '../../src/world/world';
@@ -25,6 +26,8 @@ export interface TestServerOptions {
    * removes the variable (e.g. `DATABASE_URL: undefined` for the embedded Postgres).
    */
   env?: Record<string, string | undefined>;
+  /** Observability options (instance id, rollout flush period, the test-only variant delay). */
+  observability?: ObservabilityOptions;
 }
 
 export interface TestServer {
@@ -42,6 +45,8 @@ export interface TestServer {
   readonly flags: Flags;
   /** The app's idempotency-key sweeper. */
   readonly sweeper: IdempotencySweeper;
+  /** Rollout figures of this instance (flush() writes them now). */
+  readonly observability: Observability;
   readonly config: Config;
   readonly clock: Clock;
   /** Creates the user if needed and mints a token for it (valid from the server's clock). */
@@ -73,7 +78,7 @@ export function testConfig(env: Record<string, string | undefined> = {}): Config
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
   const config = testConfig(opts.env);
   const clock = opts.clock ?? systemClock;
-  const app: RunningApp = await startApp(config, { clock });
+  const app: RunningApp = await startApp(config, { clock, observability: opts.observability });
   const origin = `http://127.0.0.1:${app.port}`;
   const server: TestServer = {
     url: app.url,
@@ -84,6 +89,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     events: app.events,
     flags: app.flags,
     sweeper: app.sweeper,
+    observability: app.observability,
     config,
     clock,
     async token(email, tokenOpts = {}) {
