@@ -14,6 +14,7 @@ import {
 import { detectConflicts, isScheduled } from '../domain/conflicts';
 import { localDayBounds, localDaysTouched, overlapMs } from '../domain/time';
 import type { AlternativeProposal, DetectedConflict, PlanTask, UserSettings } from '../domain/types';
+import { activeOperation } from '../telemetry/operation';
 import { mergeRequests, NeedMore, windowAround, type LoadRequest } from './loaded';
 import { mapConflict } from './rows';
 import type { StoredConflict, WorldTx } from './tx';
@@ -143,6 +144,19 @@ export function alternativesFor(
  * the others: their needs are merged into one NeedMore, so one more load settles them all.
  */
 export function alternativesForAll(
+  tx: WorldTx,
+  conflicts: DetectedConflict[],
+  near: Map<string, PlanTask>,
+  settings: UserSettings,
+): Map<string, AlternativeView[]> {
+  if (conflicts.length === 0) return new Map();
+  const op = activeOperation();
+  return op
+    ? op.phase('rank_alternatives', () => rankAll(tx, conflicts, near, settings))
+    : rankAll(tx, conflicts, near, settings);
+}
+
+function rankAll(
   tx: WorldTx,
   conflicts: DetectedConflict[],
   near: Map<string, PlanTask>,

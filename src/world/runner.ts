@@ -19,6 +19,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { DataSource } from 'typeorm';
+import { activeOperation, traceOperation, type OperationTrace } from '../telemetry/operation';
 import type { ConflictPolicy } from '../domain/types';
 import type { Clock } from './clock';
 import { commitSignals, Notifier } from './commit-signals';
@@ -216,11 +217,35 @@ export class Runner {
     base.absorb(req, row);
   }
 
+  /**
+   * Runs one operation inside its trace: the operation span (joined with the resolver's when there
+   * is one), a child span per phase (load, decide, write, notify; detect_conflicts and
+   * rank_alternatives inside decide), and the figures. Tracing does no I/O and adds no round trip.
+   */
   async run(
     actor: Actor,
     spec: OperationSpec,
     opts: MutationOptions,
     attempt = 0,
+  ): Promise<UpdateResultView> {
+    const op = traceOperation(spec.kind, { userId: actor.userId });
+    try {
+      const result = await op.run(() => this.attempt(op, actor, spec, opts, attempt));
+      if (!result.ok) op.setAttributes({ ok: false });
+      op.end('ok');
+      return result;
+    } catch (err) {
+      op.end(err);
+      throw err;
+    }
+  }
+
+  private async attempt(
+    op: OperationTrace,
+    actor: Actor,
+    spec: OperationSpec,
+    opts: MutationOptions,
+    attempt: number,
   ): Promise<UpdateResultView> {
     const key = opts.idempotencyKey ?? null;
     if (key !== null && (key.length < 1 || [...key].length > 255)) {
@@ -246,13 +271,15 @@ export class Runner {
       inTx = true;
       const base = new LoadedWorld();
       const now = this.clock.now();
-      await this.load(
-        client,
-        base,
-        actor.userId,
-        spec.load,
-        { idempotencyKey: key, undoDepth: this.opts.undoDepth },
-        now,
+      await op.phaseAsync('load', () =>
+        this.load(
+          client,
+          base,
+          actor.userId,
+          spec.load,
+          { idempotencyKey: key, undoDepth: this.opts.undoDepth },
+          now,
+        ),
       );
       if (!base.user) {
         await client.query('ROLLBACK');
@@ -289,13 +316,13 @@ export class Runner {
       while (!decided) {
         const tx = new WorldTx(base, now, actor);
         try {
-          decided = this.decide(tx, base, actor, spec, key, hash);
+          decided = op.phase('decide', () => this.decide(tx, base, actor, spec, key, hash));
         } catch (err) {
           if (err instanceof NeedMore) {
             if (base.loads >= MAX_LOADS)
               throw new Error(`${spec.kind}: still missing data after ${base.loads} loads`);
             request = mergeRequests(request, err.request);
-            await this.load(client, base, actor.userId, err.request, null, now);
+            await op.phaseAsync('load', () => this.load(client, base, actor.userId, err.request, null, now));
             continue;
           }
           if (err instanceof DomainError) {
@@ -307,12 +334,18 @@ export class Runner {
           throw err;
         }
       }
-      await client.query(prepared(decided.write.sql, decided.write.params));
-      await client.query('COMMIT');
+      const { write, lastEventSeq, result } = decided;
+      await op.phaseAsync('write', async () => {
+        await client.query(prepared(write.sql, write.params));
+        await client.query('COMMIT');
+      });
       inTx = false;
-      commitSignals(this.ds).emit('committed', actor.userId, decided.lastEventSeq);
-      this.notifier.hint(actor.userId, decided.lastEventSeq);
-      return decided.result;
+      op.phase('notify', () => {
+        commitSignals(this.ds).emit('committed', actor.userId, lastEventSeq);
+        this.notifier.hint(actor.userId, lastEventSeq);
+      });
+      op.setAttributes({ conflicts: result.conflicts.length, undoDepth: result.undo.depth, ok: true });
+      return result;
     } catch (err) {
       if (inTx) {
         try {
@@ -329,7 +362,7 @@ export class Runner {
       client.off('error', onError);
       client.release(broken);
     }
-    return this.run(actor, spec, opts, attempt + 1);
+    return this.attempt(op, actor, spec, opts, attempt + 1);
   }
 
   /** The decide step: the body, the conflict policy, then the operation record and the answer. */
@@ -347,7 +380,8 @@ export class Runner {
     write: { sql: string; params: unknown[] };
   } {
     const out = spec.decide(tx);
-    const sync = spec.settle(tx, out);
+    const op = activeOperation();
+    const sync = op ? op.phase('detect_conflicts', () => spec.settle(tx, out)) : spec.settle(tx, out);
     if (out.targetState) {
       tx.operationStates.push({
         id: out.targetState.id,

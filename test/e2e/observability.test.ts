@@ -108,6 +108,35 @@ describe('observability (real OpenTelemetry SDK)', function () {
           s.instrumentationScope.name === '@opentelemetry/instrumentation-pg' && ancestors(s).includes(op),
       );
       expect(pgUnderOp.length).to.be.greaterThan(0);
+      // The write path's phases are the operation's children, in order; the write's SQL sits under
+      // planner.write, and the conflicts found and undo depth are on the operation.
+      const phases = trace
+        .filter(
+          (s) => s.parentSpanContext?.spanId === op.spanContext().spanId && s.name.startsWith('planner.'),
+        )
+        .sort((a, b) => a.startTime[0] - b.startTime[0] || a.startTime[1] - b.startTime[1])
+        .map((s) => s.name);
+      expect(phases).to.include.members([
+        'planner.load',
+        'planner.decide',
+        'planner.detect_conflicts',
+        'planner.write',
+        'planner.notify',
+      ]);
+      expect(phases.indexOf('planner.load')).to.be.lessThan(phases.indexOf('planner.decide'));
+      expect(phases.indexOf('planner.decide')).to.be.lessThan(phases.indexOf('planner.write'));
+      const write = trace.find(
+        (s) => s.name === 'planner.write' && s.parentSpanContext?.spanId === op.spanContext().spanId,
+      )!;
+      expect(
+        trace.some(
+          (s) =>
+            s.instrumentationScope.name === '@opentelemetry/instrumentation-pg' &&
+            ancestors(s).includes(write),
+        ),
+      ).to.equal(true);
+      expect(op.attributes['planner.conflicts']).to.be.a('number');
+      expect(op.attributes['planner.undo.depth']).to.be.a('number');
       // Flags in force, OpenTelemetry feature-flag conventions.
       const events = flagEvents(op);
       const undo = events.find((e) => e.attributes?.[FEATURE_FLAG_KEY] === FLAGS.UNDO)!;
