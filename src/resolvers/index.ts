@@ -8,6 +8,7 @@ import type { GraphQLSchema } from 'graphql';
 import { instrumentMutations } from '../telemetry/mutations';
 import { mutationResolvers } from './mutation.resolver';
 import { queryResolvers } from './query.resolver';
+import { storableArgs } from './storable';
 import { DateTimeScalar, JSONScalar } from './scalars';
 import { subscriptionResolvers } from './subscription.resolver';
 import { typeResolvers } from './types.resolver';
@@ -34,9 +35,14 @@ export function buildSchema(): GraphQLSchema {
     resolvers: {
       DateTime: DateTimeScalar,
       JSON: JSONScalar,
-      Query: queryResolvers,
+      Query: storableArgs(queryResolvers),
       Mutation: instrumentMutations(mutationResolvers),
-      Subscription: subscriptionResolvers,
+      Subscription: Object.fromEntries(
+        Object.entries(subscriptionResolvers).map(([name, r]) => [
+          name,
+          { ...r, ...storableArgs({ subscribe: r.subscribe }) },
+        ]),
+      ),
       ...typeResolvers,
     },
     resolverValidationOptions: { requireResolversToMatchSchema: 'error' },

@@ -6,6 +6,7 @@
 import { GraphQLError } from 'graphql';
 import type { ConflictPolicy } from '../domain/types';
 import { AdmissionRefused, admissionOf } from '../world/admission';
+import { assertStorable } from './storable';
 import type {
   CreateGoalInput,
   CreateTaskInput,
@@ -34,34 +35,11 @@ function actor(ctx: GraphQLContext) {
 
 type Resolver = (parent: unknown, args: never, ctx: GraphQLContext) => Promise<unknown>;
 
-/** A NUL (Postgres text cannot hold it) or an unpaired UTF-16 surrogate (not Unicode text at all). */
-// eslint-disable-next-line no-control-regex -- matching NUL is the point
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
-/** Path of the first string argument that cannot be stored as text, if any. */
-function unstorable(value: unknown, path: string[]): string[] | null {
-  if (typeof value === 'string') return UNSTORABLE.test(value) ? path : null;
-  if (value === null || typeof value !== 'object' || value instanceof Date) return null;
-  for (const [k, v] of Object.entries(value)) {
-    const hit = unstorable(v, [...path, k]);
-    if (hit) return hit;
-  }
-  return null;
-}
-
 /** Runs a resolver under the caller's admission; a refusal becomes a thrown RATE_LIMITED. */
 function admitted<R extends Resolver>(resolve: R): R {
   return (async (parent: unknown, args: never, ctx: GraphQLContext) => {
     const { userId } = requireAuth(ctx);
-    // Like a malformed scalar, text that cannot be stored is refused at the edge (it used to reach
-    // Postgres and come back as INTERNAL).
-    const bad = unstorable(args, []);
-    if (bad) {
-      throw new GraphQLError(
-        `${bad.join('.')} contains a NUL character or an unpaired surrogate, which cannot be stored`,
-        { extensions: { code: 'VALIDATION', path: bad } },
-      );
-    }
+    assertStorable(args);
     try {
       return await admissionOf(ctx.world).run(userId, () => resolve(parent, args, ctx));
     } catch (err) {

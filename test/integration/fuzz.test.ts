@@ -366,6 +366,36 @@ describe('fuzzing every mutation through GraphQL', function () {
     expect((await fingerprints(pg, [otherId])).get(otherId), "the other user's data").to.equal(before);
   });
 
+  it('refuses text Postgres cannot hold (NUL, lone surrogates) in query arguments with VALIDATION, not INTERNAL', async () => {
+    for (const [query, variables, path] of [
+      [
+        'query($f: TaskFilter) { tasks(filter: $f) { edges { node { id } } } }',
+        { f: { text: 'a\u0000b' } },
+        'f',
+      ],
+      [
+        'query($f: TaskFilter) { tasks(filter: $f) { edges { node { id } } } }',
+        { f: { tag: '\ud800x' } },
+        'f',
+      ],
+      ['query($q: String) { memories(query: $q) { id } }', { q: 'x\u0000' }, 'q'],
+      ['query($a: String) { tasks(first: 5, after: $a) { edges { node { id } } } }', { a: '\udc00' }, 'a'],
+    ] as const) {
+      const r = await gql(server.url, token, query, variables);
+      expect(r.errors?.[0]?.extensions?.['code'], `${path}: ${JSON.stringify(r.errors)}`).to.equal(
+        'VALIDATION',
+      );
+    }
+    // A well-formed search still answers.
+    const ok = await gql<{ tasks: { edges: unknown[] } }>(
+      server.url,
+      token,
+      'query($f: TaskFilter) { tasks(filter: $f) { edges { node { id } } } }',
+      { f: { text: 'anything' } },
+    );
+    expect(ok.errors).to.equal(undefined);
+  });
+
   it('refuses dependency cycles of any length with VALIDATION, writing nothing', async () => {
     const create = async (title: string, dependsOn: string[] = []) => {
       const r = await gql<{ createTask: Result }>(
