@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import { run as fanout } from './fanout.bench';
+import { run as flags } from './flags.bench';
 import { run as schedule } from './schedule.bench';
 import { run as write } from './write.bench';
 
@@ -15,6 +16,7 @@ const BENCHES: Record<string, Bench> = {
   schedule,
   fanout,
   write,
+  flags,
 };
 
 async function main(): Promise<void> {
