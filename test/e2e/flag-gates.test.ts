@@ -9,9 +9,13 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
+import { proposeAlternatives } from '../../src/domain/alternatives';
+import { detectConflicts } from '../../src/domain/conflicts';
+import type { PlanTask, UserSettings } from '../../src/domain/types';
 import { disable, enable } from '../../src/flags/admin';
 import { ALTERNATIVE_RANKING, EXPERIMENTS, FEATURE_KEYS, FLAGS, USAGE } from '../../src/flags/keys';
 import type { FeaturePayload } from '../../src/flags/payload';
+import { rankBySmallestMove } from '../../src/flags/ranking';
 import { ManualClock } from '../../src/world/clock';
 import { createScratchDatabase, type ScratchDatabase } from '../support/db';
 import { gql } from '../support/graphql';
@@ -389,6 +393,49 @@ describe('feature flags enforced by the write path (e2e)', function () {
           expect(x.taskId).to.be.oneOf([a.task!.id, b.task!.id]);
           if (x.action === 'MOVE') expect(Date.parse(x.start!)).to.be.below(Date.parse(x.end!));
         }
+        // The oracle: the domain's proposals for this plan, ordered by the arm, scores handed out in order.
+        const [u] = (await server.world.dataSource.query(
+          `SELECT time_zone, working_hours, daily_capacity_minutes FROM users WHERE id = $1`,
+          [id],
+        )) as Array<{
+          time_zone: string;
+          working_hours: UserSettings['workingHours'];
+          daily_capacity_minutes: number;
+        }>;
+        const settings: UserSettings = {
+          timeZone: u!.time_zone,
+          workingHours: u!.working_hours,
+          dailyCapacityMinutes: u!.daily_capacity_minutes,
+        };
+        const plan: PlanTask[] = [
+          [a.task!.id, 'A', 9, 11],
+          [b.task!.id, 'B', 10, 12],
+        ].map(([tid, title, from, to]) => ({
+          id: tid as string,
+          title: title as string,
+          status: 'SCHEDULED',
+          priority: 'MEDIUM',
+          estimateMinutes: null,
+          dueAt: null,
+          start: new Date(hour('2026-12-03', from as number)),
+          end: new Date(hour('2026-12-03', to as number)),
+          dependsOn: [],
+        }));
+        const detected = detectConflicts(plan, new Set([b.task!.id]), settings).find(
+          (d) => d.kind === 'OVERLAP',
+        )!;
+        const proposals = proposeAlternatives(detected, plan, settings, clock.now(), {
+          max: 5,
+          horizonDays: 14,
+        });
+        const ordered =
+          arm === ALTERNATIVE_RANKING.SMALLEST_MOVE
+            ? rankBySmallestMove(proposals, (tid) => plan.find((t) => t.id === tid)?.start ?? null)
+            : proposals;
+        const handedOut = ordered.map((p) => p.score).sort((x, y) => y - x);
+        expect(alts.map((x) => ({ id: x.id, score: x.score }))).to.deep.equal(
+          ordered.map((p, i) => ({ id: p.id, score: handedOut[i] })),
+        );
         if (arm === ALTERNATIVE_RANKING.SMALLEST_MOVE) {
           // Moves first, each shifting its task no more than the next one does.
           const startOf = new Map([
