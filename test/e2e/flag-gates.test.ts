@@ -50,11 +50,12 @@ interface Result {
   operation: { id: string } | null;
   conflicts: Conflict[];
   flags: Evaluation[];
+  warnings: string[];
 }
 
 const RESULT = `ok errors { code message path } task { id tags estimateMinutes } goal { id } operation { id }
   conflicts { id kind alternatives { id action taskId start end score } }
-  flags { key on value variant source }`;
+  flags { key on value variant source } warnings`;
 
 const hour = (d: string, h: number) => `${d}T${String(h).padStart(2, '0')}:00:00.000Z`;
 
@@ -346,6 +347,14 @@ describe('feature flags enforced by the write path (e2e)', function () {
     );
     expect(chosen.ok, JSON.stringify(chosen.errors)).to.equal(true);
     expect((await mutate(token, 'undo', '')).ok).to.equal(true);
+    const auto = await createTask(
+      token,
+      { title: 'E', scheduledStart: hour('2026-12-02', 10), scheduledEnd: hour('2026-12-02', 11) },
+      'AUTO_RESOLVE',
+    );
+    expect(auto.ok, JSON.stringify(auto.errors)).to.equal(true);
+    const steps = auto.warnings.filter((w) => w.includes('→ applied')).length;
+    expect(steps).to.be.at.least(1);
     await server.flags.recorder.flush();
     const usage = (await server.world.dataSource.query(
       `SELECT metric, experiment, variant, count::int AS count FROM feature_usage WHERE user_id = $1 ORDER BY metric`,
@@ -353,7 +362,12 @@ describe('feature flags enforced by the write path (e2e)', function () {
     )) as Array<{ metric: string; experiment: string; variant: string; count: number }>;
     const variant = flag(chosen, EXPERIMENTS.ALTERNATIVE_RANKING).variant;
     expect(usage).to.deep.equal([
-      { metric: USAGE.ALTERNATIVE_CHOSEN, experiment: EXPERIMENTS.ALTERNATIVE_RANKING, variant, count: 1 },
+      {
+        metric: USAGE.ALTERNATIVE_CHOSEN,
+        experiment: EXPERIMENTS.ALTERNATIVE_RANKING,
+        variant,
+        count: 1 + steps,
+      },
       { metric: USAGE.UNDO_USED, experiment: EXPERIMENTS.ALTERNATIVE_RANKING, variant, count: 1 },
     ]);
   });
