@@ -6,6 +6,7 @@
 import os from 'node:os';
 import { run as fanout } from './fanout.bench';
 import { run as observability } from './observability.bench';
+import { run as flags } from './flags.bench';
 import { run as schedule } from './schedule.bench';
 import { run as write } from './write.bench';
 
@@ -17,6 +18,7 @@ const BENCHES: Record<string, Bench> = {
   fanout,
   write,
   observability,
+  flags,
 };
 
 async function main(): Promise<void> {

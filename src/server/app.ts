@@ -149,7 +149,10 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
   try {
     const applied = await migrateUp(db.dataSource);
     if (applied.length > 0) log.info('migrations applied', { applied });
-    const world = createWorld(db.dataSource, clock, { undoDepth: config.undoDepth });
+    // Flags first: the write path enforces them (evaluated in memory per operation).
+    flags = await startFlags(db.dataSource, flagsOptions(config, clock, log));
+    const flagService = flags.service;
+    const world = createWorld(db.dataSource, clock, { undoDepth: config.undoDepth, flags });
     attachAdmission(world, new Admission(config.maxInFlightPerUser, config.maxQueuedPerUser));
     const sweeper = new IdempotencySweeper(db.dataSource, clock, {
       intervalMs: config.idempotencySweepMs,
@@ -163,8 +166,6 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
     });
     await events.start();
     hub = events;
-    flags = await startFlags(db.dataSource, flagsOptions(config, clock, log));
-    const flagService = flags.service;
     obs = startObservability(db.dataSource, world, flagService, events, log, opts.observability);
     const telemetry = obs.telemetry;
 

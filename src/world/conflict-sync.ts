@@ -15,6 +15,7 @@ import { detectConflicts, isScheduled } from '../domain/conflicts';
 import { localDayBounds, localDaysTouched, overlapMs } from '../domain/time';
 import type { AlternativeProposal, DetectedConflict, PlanTask, UserSettings } from '../domain/types';
 import { activeOperation } from '../telemetry/operation';
+import { alternativesAllowed, rankForUser } from './flag-gates';
 import { mergeRequests, NeedMore, windowAround, type LoadRequest } from './loaded';
 import { mapConflict } from './rows';
 import type { StoredConflict, WorldTx } from './tx';
@@ -122,6 +123,7 @@ export function alternativesFor(
   near: Map<string, PlanTask>,
   settings: UserSettings,
 ): AlternativeView[] {
+  if (!alternativesAllowed(tx)) return []; // conflict_resolution off: detected and reported, none offered
   const all = new Map(near);
   const ids = [...new Set(conflict.taskIds)];
   for (const t of tx.planTasks(ids.filter((id) => !all.has(id)))) all.set(t.id, t);
@@ -134,9 +136,9 @@ export function alternativesFor(
     for (const t of tx.planTasksMeeting([{ start: window.from, end: window.to }]))
       if (!all.has(t.id)) all.set(t.id, t);
   }
-  return proposeAlternatives(conflict, [...all.values()], settings, tx.now, ALTERNATIVE_OPTIONS).map(
-    toAlternativeView,
-  );
+  const proposals = proposeAlternatives(conflict, [...all.values()], settings, tx.now, ALTERNATIVE_OPTIONS);
+  // The alternative_ranking experiment orders them (the same at most 5, each with its score).
+  return rankForUser(tx, proposals, (id) => all.get(id)?.start ?? null).map(toAlternativeView);
 }
 
 /**

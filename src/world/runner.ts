@@ -25,6 +25,14 @@ import type { Clock } from './clock';
 import { commitSignals, Notifier } from './commit-signals';
 import { ALTERNATIVE_HORIZON_DAYS, type SyncOutcome } from './conflict-sync';
 import { DomainError, type UserErrorDetail } from './errors';
+import {
+  bindFlags,
+  openGates,
+  recordUsage,
+  staticFlagRuntime,
+  type FlagRuntime,
+  type OperationFlags,
+} from './flag-gates';
 import { buildLoad } from './load-sql';
 import { LoadedWorld, mergeRequests, NeedMore, type LoadRequest, type OpLite } from './loaded';
 import { mapOperation, type OperationRow } from './rows';
@@ -33,6 +41,7 @@ import { WorldTx } from './tx';
 import type {
   Actor,
   ConflictView,
+  FlagEvaluationView,
   GoalView,
   OperationView,
   PlacementView,
@@ -159,11 +168,14 @@ export class Runner {
   constructor(
     private readonly ds: DataSource,
     private readonly clock: Clock,
-    private readonly opts: { undoDepth: number },
+    private readonly opts: { undoDepth: number; flags?: FlagRuntime },
     private readonly failureUndo: (userId: string) => Promise<UndoStateView>,
   ) {
     this.notifier = new Notifier(ds);
+    this.flags = opts.flags ?? staticFlagRuntime();
   }
+
+  private readonly flags: FlagRuntime;
 
   /** Resolves once the NOTIFY hints of every committed operation so far have been sent. */
   flushHints(): Promise<void> {
@@ -174,7 +186,12 @@ export class Runner {
     return (this.ds.driver as unknown as { master: Pool }).master;
   }
 
-  failure(undo: UndoStateView, errors: UserErrorDetail[], conflicts: ConflictView[] = []): UpdateResultView {
+  failure(
+    undo: UndoStateView,
+    errors: UserErrorDetail[],
+    conflicts: ConflictView[] = [],
+    flags: FlagEvaluationView[] = [],
+  ): UpdateResultView {
     return {
       ok: false,
       operation: null,
@@ -187,7 +204,7 @@ export class Runner {
       warnings: [],
       undo,
       memory: [],
-      flags: [],
+      flags,
       placements: [],
       unplaced: [],
       replayed: false,
@@ -305,6 +322,13 @@ export class Runner {
         // The first result, with the undo state as it is now (it may have moved since).
         return { ...(prior.result as UpdateResultView), undo: undoNow(), replayed: true };
       }
+      // Flags: evaluated once, in memory, from the user row just loaded; a refusal writes nothing.
+      const gates = openGates(this.flags, base.user, spec, opts.onConflict);
+      if (gates.refused.length > 0) {
+        await client.query('ROLLBACK');
+        inTx = false;
+        return this.failure(undoNow(), gates.refused, [], gates.evaluations());
+      }
 
       let decided: {
         tx: WorldTx;
@@ -315,8 +339,9 @@ export class Runner {
       let request = spec.load;
       while (!decided) {
         const tx = new WorldTx(base, now, actor);
+        bindFlags(tx, gates);
         try {
-          decided = op.phase('decide', () => this.decide(tx, base, actor, spec, key, hash));
+          decided = op.phase('decide', () => this.decide(tx, base, actor, spec, key, hash, gates));
         } catch (err) {
           if (err instanceof NeedMore) {
             if (base.loads >= MAX_LOADS)
@@ -329,7 +354,7 @@ export class Runner {
             await client.query('ROLLBACK');
             inTx = false;
             const conflicts = err instanceof DomainErrorWithConflicts ? err.conflicts : [];
-            return this.failure(undoNow(), err.details, conflicts);
+            return this.failure(undoNow(), err.details, conflicts, gates.evaluations());
           }
           throw err;
         }
@@ -340,6 +365,7 @@ export class Runner {
         await client.query('COMMIT');
       });
       inTx = false;
+      recordUsage(this.flags, gates, spec.kind, decided.tx);
       op.phase('notify', () => {
         commitSignals(this.ds).emit('committed', actor.userId, lastEventSeq);
         this.notifier.hint(actor.userId, lastEventSeq);
@@ -373,6 +399,7 @@ export class Runner {
     spec: OperationSpec,
     key: string | null,
     hash: string,
+    flags: OperationFlags,
   ): {
     tx: WorldTx;
     result: UpdateResultView;
@@ -447,7 +474,7 @@ export class Runner {
       warnings: tx.warnings,
       undo,
       memory: [],
-      flags: [],
+      flags: flags.evaluations(),
       placements: out.placements ?? [],
       unplaced: out.unplaced ?? [],
       replayed: false,
@@ -464,6 +491,7 @@ export class Runner {
         entities: effective.map((e) => entityKey(e.entity, e.id)),
         targetOperationId: out.targetOperationId ?? null,
         clearsRedo: !NON_ORDINARY.has(spec.kind),
+        flags: result.flags,
       },
       events,
       eventSeqFrom,

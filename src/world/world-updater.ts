@@ -6,6 +6,7 @@
  */
 import type { DataSource } from 'typeorm';
 import type { Clock } from './clock';
+import type { FlagRuntime } from './flag-gates';
 import { autoScheduleOp } from './ops/autoschedule';
 import { dismissConflictOp, resolveConflictOp } from './ops/conflicts';
 import { createGoalOp, updateGoalOp, type CreateGoalInput, type UpdateGoalInput } from './ops/goals';
@@ -40,7 +41,7 @@ export class WorldUpdater {
     ds: DataSource,
     private readonly clock: Clock,
     private readonly queries: QueryService,
-    private readonly opts: { undoDepth: number },
+    private readonly opts: { undoDepth: number; flags?: FlagRuntime },
   ) {
     this.runner = new Runner(ds, clock, opts, (userId) => this.queries.undoState(userId));
   }

@@ -4,6 +4,7 @@
  */
 import type { DataSource } from 'typeorm';
 import type { Clock } from './clock';
+import type { FlagRuntime } from './flag-gates';
 import { QueryService } from './query-service';
 import { UserService } from './user-service';
 import { WorldUpdater } from './world-updater';
@@ -11,6 +12,11 @@ import { WorldUpdater } from './world-updater';
 export interface WorldOptions {
   /** How many operations back a user can undo (PLANNER_UNDO_DEPTH). Default 100. */
   undoDepth?: number;
+  /**
+   * Feature flags enforced by the write path (the app's `Flags` from src/flags). Default: the
+   * repository's seeded payload evaluated in memory (every capability on), usage not counted.
+   */
+  flags?: FlagRuntime;
 }
 
 export interface World {
@@ -31,7 +37,7 @@ export function createWorld(dataSource: DataSource, clock: Clock, options: World
   return {
     dataSource,
     clock,
-    updater: new WorldUpdater(dataSource, clock, queries, { undoDepth }),
+    updater: new WorldUpdater(dataSource, clock, queries, { undoDepth, flags: options.flags }),
     queries,
     users: new UserService(dataSource, clock),
   };

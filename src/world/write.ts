@@ -24,6 +24,8 @@ export interface OperationRecord {
   targetOperationId: string | null;
   /** Ordinary operations end the redo stack. */
   clearsRedo: boolean;
+  /** The flag evaluations in force for the operation (operations.flags). Default []. */
+  flags?: unknown[];
 }
 
 export interface WritePlan {
@@ -214,10 +216,10 @@ export function buildWrite(
       WHERE user_id = $1 AND id = ${p(s.id)})`);
   }
   ctes.push(`o_ins AS (INSERT INTO operations (id, user_id, seq, actor, kind, input, forward, inverse, entities,
-      target_operation_id, created_at)
+      target_operation_id, created_at, flags)
     VALUES (${p(op.id)}, $1, ${p(op.seq)}, ${p(op.actor)}, ${p(op.kind)}, ${p(JSON.stringify(op.input))},
       ${p(JSON.stringify(op.forward))}, ${p(JSON.stringify(op.inverse))}, ${p(op.entities)}::text[], ${p(op.targetOperationId)}::uuid,
-      ${p(tx.now)}))`);
+      ${p(tx.now)}, ${p(JSON.stringify(op.flags ?? []))}))`);
 
   // The outbox, numbered under the user lock.
   const events = plan.events.map((e, i) => ({

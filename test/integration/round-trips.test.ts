@@ -11,6 +11,8 @@ import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import { createDataSource } from '../../src/db/data-source';
+import { FLAG_KEYS, FlagService, defaultPayload } from '../../src/flags';
+import { disable } from '../../src/flags/admin';
 import { ManualClock } from '../../src/world/clock';
 import type { Actor, UpdateResultView } from '../../src/world/views';
 import { createWorld, type World } from '../../src/world/world';
@@ -34,12 +36,19 @@ const hour = (d: string, h: number, m = 0) =>
 describe('round trips per mutation (statements counted on the real database)', () => {
   let ds: DataSource;
   let world: World;
+  /** The same database with every flag off (the refusals and the alternatives-free path). */
+  let off: World;
   const clock = new ManualClock('2026-12-01T06:00:00Z');
 
   before(async () => {
     ds = createDataSource(testDatabaseUrl(), { poolSize: 4, applicationName: 'round-trips' });
     await ds.initialize();
     world = createWorld(ds, clock, { undoDepth: 100 });
+    const allOff = FLAG_KEYS.reduce((p, key) => disable(p, key), defaultPayload());
+    off = createWorld(ds, clock, {
+      undoDepth: 100,
+      flags: { service: new FlagService(allOff, { origin: 'static', version: 1 }), recorder: null },
+    });
   });
   after(async () => {
     if (ds?.isInitialized) await ds.destroy();
@@ -52,7 +61,7 @@ describe('round trips per mutation (statements counted on the real database)', (
 
   /** Runs `fn`, recording every statement sent by any pg client until its NOTIFY hint has gone too. */
   async function counted(fn: () => Promise<UpdateResultView>): Promise<{ r: UpdateResultView; n: Count }> {
-    await world.updater.flushHints();
+    await Promise.all([world.updater.flushHints(), off.updater.flushHints()]);
     const sql: string[] = [];
     const orig = Client.prototype.query;
     const patched = function (this: Client, ...args: unknown[]) {
@@ -63,7 +72,7 @@ describe('round trips per mutation (statements counted on the real database)', (
     (Client.prototype as unknown as { query: unknown }).query = patched;
     try {
       const r = await fn();
-      await world.updater.flushHints();
+      await Promise.all([world.updater.flushHints(), off.updater.flushHints()]);
       const notify = sql.filter((s) => s.includes('pg_notify')).length;
       return { r, n: { tx: sql.length - notify, notify, sql } };
     } finally {
@@ -288,5 +297,85 @@ describe('round trips per mutation (statements counted on the real database)', (
     expect(r.conflicts.map((c) => c.kind)).to.include.members(['OVERLAP', 'OVER_CAPACITY']);
     const undone = await within(OTHER_BUDGET, () => world.updater.undo(a, null));
     expect(undone.conflicts.map((c) => c.kind)).to.not.include('OVER_CAPACITY');
+  });
+
+  it('every flag on: the evaluations ride in the one write statement (UpdateResult.flags and operations.flags)', async () => {
+    const a = await user();
+    const r = await within(TASK_BUDGET, () =>
+      world.updater.createTask(a, {
+        title: 'flagged',
+        scheduledStart: hour('2026-12-08', 9),
+        scheduledEnd: hour('2026-12-08', 10),
+        tags: ['x'],
+      }),
+    );
+    expect(r.flags.map((f) => f.key)).to.include.members([...FLAG_KEYS, 'alternative_ranking']);
+    expect(r.flags.filter((f) => FLAG_KEYS.includes(f.key as never)).every((f) => f.on)).to.equal(true);
+    const [row] = (await ds.query(`SELECT flags FROM operations WHERE id = $1`, [r.operation!.id])) as Array<{
+      flags: unknown;
+    }>;
+    expect(row!.flags).to.deep.equal(r.flags);
+  });
+
+  it('every flag off: refusals cost BEGIN, the locking load and ROLLBACK; the rest stays within budget', async () => {
+    const a = await user();
+    const { r: refused, n } = await counted(() =>
+      off.updater.createTask(a, { title: 'x', tags: ['t'], estimateMinutes: 30 }),
+    );
+    expect(refused.ok).to.equal(false);
+    expect(refused.errors.map((e) => e.code)).to.deep.equal(['FEATURE_DISABLED', 'FEATURE_DISABLED']);
+    expect(n.tx, n.sql.map((s) => s.slice(0, 40)).join(' | ')).to.equal(3);
+    expect(n.sql[2]).to.equal('ROLLBACK');
+    expect(n.notify).to.equal(0);
+    expect(refused.flags.find((f) => f.key === 'enhanced_models')!.on).to.equal(false);
+
+    await within(TASK_BUDGET, () =>
+      off.updater.createTask(a, {
+        title: 'A',
+        scheduledStart: hour('2026-12-09', 9),
+        scheduledEnd: hour('2026-12-09', 11),
+      }),
+    );
+    const b = await within(TASK_BUDGET, () =>
+      off.updater.createTask(a, {
+        title: 'B',
+        scheduledStart: hour('2026-12-09', 10),
+        scheduledEnd: hour('2026-12-09', 12),
+      }),
+    );
+    const conflict = b.conflicts.find((c) => c.kind === 'OVERLAP')!;
+    expect(conflict.alternatives).to.deep.equal([]);
+    const rejected = await within(
+      TASK_BUDGET,
+      () =>
+        off.updater.createTask(
+          a,
+          { title: 'C', scheduledStart: hour('2026-12-09', 10), scheduledEnd: hour('2026-12-09', 11) },
+          { onConflict: 'REJECT' },
+        ),
+      false,
+    );
+    expect(rejected.errors[0]!.code).to.equal('CONFLICT_REJECTED');
+    expect(rejected.conflicts.every((c) => c.alternatives.length === 0)).to.equal(true);
+    for (const [name, fn] of [
+      ['AUTO_RESOLVE', () => off.updater.createTask(a, { title: 'D' }, { onConflict: 'AUTO_RESOLVE' })],
+      ['undo', () => off.updater.undo(a, null)],
+      ['redo', () => off.updater.redo(a)],
+      ['resolveConflict', () => off.updater.resolveConflict(a, conflict.id, randomUUID())],
+      ['createGoal', () => off.updater.createGoal(a, { title: 'G' })],
+    ] as const) {
+      const { r, n: c } = await counted(fn);
+      expect(
+        r.errors.map((e) => e.code),
+        name,
+      ).to.deep.equal(['FEATURE_DISABLED']);
+      expect(c.tx, name).to.equal(3);
+    }
+    await within(TASK_BUDGET, () =>
+      off.updater.updateTask(a, b.task!.id, {
+        scheduledStart: hour('2026-12-10', 10),
+        scheduledEnd: hour('2026-12-10', 11),
+      }),
+    );
   });
 });

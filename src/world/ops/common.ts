@@ -15,6 +15,7 @@ import {
   type SyncOutcome,
 } from '../conflict-sync';
 import { DomainError, type UserErrorDetail } from '../errors';
+import { noteAlternativeChosen } from '../flag-gates';
 import { DomainErrorWithConflicts, type BodyResult } from '../runner';
 import type { TaskPatch, WorldTx } from '../tx';
 import { isUuid } from '../user-service';
@@ -85,6 +86,7 @@ export function applyAlternative(tx: WorldTx, alt: AlternativeView): void {
     throw new DomainError('ALTERNATIVE_STALE', 'The task of this alternative no longer exists', [
       'alternativeId',
     ]);
+  noteAlternativeChosen(tx); // usage "alternative chosen", counted after the commit
   if (alt.action === 'BACKLOG') {
     tx.updateTask(alt.taskId, { scheduledStart: null, scheduledEnd: null, status: 'BACKLOG' }, null, t);
   } else {
