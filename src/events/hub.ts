@@ -403,6 +403,15 @@ export class EventHub {
     }
   }
 
+  /** Events handed to subscribers on this instance since start (metrics). */
+  delivered = 0;
+
+  /**
+   * The relay's lag: how old (by the hub's clock, ms) the newest event was when the relay last read
+   * it from the outbox for live subscribers; null before the first read (metrics).
+   */
+  relayLagMs: number | null = null;
+
   /** Number of live subscriptions on this instance (metrics, tests). */
   get subscriptionCount(): number {
     let n = 0;
@@ -453,7 +462,9 @@ export class EventHub {
             const rows = (await this.ds.query(SELECT_AFTER, [userId, u.lastSeq, PAGE])) as Row[];
             if (rows.length === 0) break;
             const events = rows.map(toEvent);
-            u.lastSeq = events[events.length - 1]!.seq;
+            const newest = events[events.length - 1]!;
+            u.lastSeq = newest.seq;
+            this.relayLagMs = Math.max(0, this.opts.now().getTime() - newest.createdAt.getTime());
             for (const s of [...u.subs]) s.push(events);
             if (rows.length < PAGE) break;
           }
@@ -546,10 +557,17 @@ export class EventHub {
       throw err;
     }
     const stopTimer = opts.endAt === undefined ? () => undefined : this.expiryTimer(opts.endAt, sub);
-    return new EventStream(this.ds, opts, sub, since !== null, () => {
-      stopTimer();
-      release();
-    });
+    return new EventStream(
+      this.ds,
+      opts,
+      sub,
+      since !== null,
+      () => {
+        stopTimer();
+        release();
+      },
+      () => void this.delivered++,
+    );
   }
 
   /** Fails the subscriber at `endAt` (hub clock); re-arms past setTimeout's 24.8-day limit. */
@@ -626,6 +644,7 @@ class EventStream implements AsyncIterableIterator<CursoredEvent> {
     private readonly sub: Subscriber,
     replay: boolean,
     private readonly release: () => void,
+    private readonly onDelivered: () => void = () => undefined,
   ) {
     this.replaying = replay;
   }
@@ -670,7 +689,10 @@ class EventStream implements AsyncIterableIterator<CursoredEvent> {
         }
         sub.pos = e.seq;
         if (opts.stillAllowed && !opts.stillAllowed()) throw tokenExpired();
-        if (opts.filter(e)) return { done: false, value: { ...e, cursor: String(e.seq) } };
+        if (opts.filter(e)) {
+          this.onDelivered();
+          return { done: false, value: { ...e, cursor: String(e.seq) } };
+        }
       }
     } catch (err) {
       this.finish();

@@ -76,6 +76,8 @@ export function startObservability(
   const m = plannerMetrics();
   const unobserve = [
     observe(m.subscriptionConnections, () => events.subscriptionCount),
+    observe(m.eventsDelivered, () => events.delivered),
+    observe(m.consumerLag, () => events.relayLagMs, { consumer: 'event_relay' }),
     observe(m.rollbacks, () => rollbacks),
   ];
   let closed: Promise<void> | null = null;

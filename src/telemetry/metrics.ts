@@ -11,12 +11,18 @@
  * | planner.undo.depth                       | histogram     |                            | UpdateResult.undo.depth |
  * | planner.memory.items / .bytes            | gauge         |                            | registered; semantic memory does not exist yet (no observations) |
  * | planner.subscriptions.connections        | gauge         |                            | the WebSocket server (app.ts callback) |
- * | planner.events.delivered                 | counter       |                            | registered; the hub does not report deliveries yet |
- * | planner.consumer.lag (events)            | gauge         | consumer                   | event relay: registered via observeConsumerLag; memory learner does not exist yet |
+ * | planner.events.delivered                 | counter       |                            | the event hub's count of events handed to subscribers |
+ * | planner.consumer.lag (ms)                | gauge         | consumer                   | event relay (consumer=event_relay): age of the newest event it read; memory learner does not exist yet |
  * | planner.rollout.rollbacks                | gauge (total) |                            | rollback events in the rollout audit trail |
  * | planner.flags.exposures / .usage         | counter       | experiment, variant, …     | src/flags/recorder.ts |
  */
-import { metrics, type Counter, type Histogram, type ObservableGauge } from '@opentelemetry/api';
+import {
+  metrics,
+  type Counter,
+  type Histogram,
+  type ObservableCounter,
+  type ObservableGauge,
+} from '@opentelemetry/api';
 
 export interface PlannerMetrics {
   operationDuration: Histogram;
@@ -26,7 +32,7 @@ export interface PlannerMetrics {
   undoCount: Counter;
   redoCount: Counter;
   undoDepth: Histogram;
-  eventsDelivered: Counter;
+  eventsDelivered: ObservableCounter;
   memoryItems: ObservableGauge;
   memoryBytes: ObservableGauge;
   subscriptionConnections: ObservableGauge;
@@ -61,7 +67,7 @@ export function plannerMetrics(): PlannerMetrics {
       description: 'Undo stack depth after each operation',
       advice: { explicitBucketBoundaries: [0, 1, 5, 10, 25, 50, 100, 250, 1000] },
     }),
-    eventsDelivered: m.createCounter('planner.events.delivered', {
+    eventsDelivered: m.createObservableCounter('planner.events.delivered', {
       description: 'Events delivered to subscribers',
     }),
     memoryItems: m.createObservableGauge('planner.memory.items', {
@@ -75,7 +81,9 @@ export function plannerMetrics(): PlannerMetrics {
       description: 'Open GraphQL WebSocket connections',
     }),
     consumerLag: m.createObservableGauge('planner.consumer.lag', {
-      description: 'Events a background consumer is behind, by consumer (event_relay, memory_learner)',
+      description:
+        'How far a background consumer is behind, in ms: the age of the newest event it read, by consumer (event_relay; memory_learner later)',
+      unit: 'ms',
     }),
     rollbacks: m.createObservableGauge('planner.rollout.rollbacks', {
       description: 'Rollback events (rollout check --enforce) in the rollout audit trail',
@@ -89,7 +97,7 @@ export function plannerMetrics(): PlannerMetrics {
  * collection time only (a scrape or an export), never on a request path.
  */
 export function observe(
-  gauge: ObservableGauge,
+  gauge: ObservableGauge | ObservableCounter,
   read: () => number | null | undefined,
   attributes: Record<string, string> = {},
 ): () => void {

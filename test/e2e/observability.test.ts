@@ -25,7 +25,7 @@ import {
 } from '../../src/telemetry/attributes';
 import type { RolloutReport } from '../../src/telemetry/report';
 import { createScratchDatabase, type ScratchDatabase } from '../support/db';
-import { deferred, gql } from '../support/graphql';
+import { collect, deferred, gql, wsClient } from '../support/graphql';
 import { spanCapture } from '../support/otel';
 import { childEnv, PROJECT_ROOT } from '../support/process';
 import { startTestServer, TEST_JWT_SECRET, type TestServer } from '../support/server';
@@ -418,21 +418,44 @@ describe('observability (real OpenTelemetry SDK)', function () {
   });
 
   it('serves Prometheus metrics at /metrics only when PLANNER_METRICS_ENDPOINT=true', async () => {
-    const on = await startTestServer({ env: { PLANNER_METRICS_ENDPOINT: 'true' } });
+    // Off first, and closed before the other starts: the instruments are process-wide, so a second
+    // app in this process would also answer the gauges' and counters' callbacks.
     const off = await startTestServer();
     try {
+      expect((await fetch(`${off.origin}/metrics`)).status).to.equal(404);
+    } finally {
+      await off.close();
+    }
+    const on = await startTestServer({ env: { PLANNER_METRICS_ENDPOINT: 'true' } });
+    try {
       const token = await on.token(`m-${randomUUID()}@example.com`);
-      await createTask(on, token);
+      // A live subscriber receives the task's event: the relay's lag and the delivery are counted.
+      const ws = wsClient(on.wsUrl, token);
+      try {
+        await ws.connected;
+        const sub = collect(ws.client, { query: 'subscription { planEvents { cursor type } }' });
+        const got = sub.take(1);
+        await on.events.waitForSubscriptionCount(1);
+        await createTask(on, token);
+        await got;
+        sub.stop();
+      } finally {
+        await ws.dispose();
+      }
       await on.observability.flush();
       const r = await fetch(`${on.origin}/metrics`);
       expect(r.status).to.equal(200);
       const text = await r.text();
       expect(text).to.match(/planner_operation_duration_bucket\{[^}]*kind="createTask"/);
       expect(text).to.contain('planner_rollout_rollbacks');
-      expect((await fetch(`${off.origin}/metrics`)).status).to.equal(404);
+      const delivered = /^planner_events_delivered(?:_total)?(?:\{[^}]*\})? (\d+)/m.exec(text);
+      expect(delivered, text).to.not.equal(null);
+      expect(Number(delivered![1])).to.be.at.least(1);
+      expect(text).to.match(
+        /^planner_consumer_lag(?:_milliseconds)?\{[^}]*consumer="event_relay"[^}]*\} \d/m,
+      );
     } finally {
       await on.close();
-      await off.close();
     }
   });
 });
