@@ -54,13 +54,18 @@ export class UserAuthCache {
   /** Reads the current auth_version, then polls it every pollMs. */
   async start(): Promise<void> {
     this.version = await this.users.authVersion();
-    this.timer = setInterval(() => void this.poll(), this.opts.pollMs);
+    this.timer = setInterval(() => {
+      if (this.polling === null) void this.poll();
+    }, this.opts.pollMs);
     this.timer.unref();
   }
 
-  /** One poll: drops everything when auth_version moved. Never throws. */
+  /**
+   * One poll: drops everything when auth_version moved. Never throws. A poll already running is
+   * waited for first, so a change committed before this call is always seen.
+   */
   poll(): Promise<void> {
-    this.polling ??= (async () => {
+    const run = (this.polling ?? Promise.resolve()).then(async () => {
       try {
         const v = await this.users.authVersion();
         if (this.version !== null && v !== this.version) this.invalidate();
@@ -68,10 +73,11 @@ export class UserAuthCache {
       } catch (err) {
         this.opts.warn?.('auth version poll failed', { err });
       } finally {
-        this.polling = null;
+        if (this.polling === run) this.polling = null;
       }
-    })();
-    return this.polling;
+    });
+    this.polling = run;
+    return run;
   }
 
   /** The cached state, if fresh (synchronous; WebSocket subscriptions re-check through it). */

@@ -11,6 +11,7 @@ import { startApp, type RunningApp } from '../../src/server/app';
 import type { Observability, ObservabilityOptions } from '../../src/server/observability';
 import { mintToken } from '../../src/server/auth';
 import { systemClock, type Clock } from '../../src/world/clock';
+import type { UserAuthCache } from '../../src/world/user-auth-cache';
 import type { World } from '../../src/world/world';
 import { testDatabaseUrl } from './db';
 
@@ -43,6 +44,8 @@ export interface TestServer {
   readonly events: EventHub;
   /** The app's feature flags (service, recorder, store, pollers). */
   readonly flags: Flags;
+  /** The app's per-instance cache of users' role / valid-after (loads, poll). */
+  readonly authCache: UserAuthCache;
   /** The app's idempotency-key sweeper. */
   readonly sweeper: IdempotencySweeper;
   /** Rollout figures of this instance (flush() writes them now). */
@@ -88,6 +91,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     world: app.world,
     events: app.events,
     flags: app.flags,
+    authCache: app.authCache,
     sweeper: app.sweeper,
     observability: app.observability,
     config,
