@@ -9,7 +9,7 @@ import type { Flags } from '../../src/flags';
 import type { IdempotencySweeper } from '../../src/world/sweeper';
 import { startApp, type RunningApp } from '../../src/server/app';
 import type { Observability, ObservabilityOptions } from '../../src/server/observability';
-import { mintToken } from '../../src/server/auth';
+import { mintToken, type Authenticator } from '../../src/server/auth';
 import { systemClock, type Clock } from '../../src/world/clock';
 import type { UserAuthCache } from '../../src/world/user-auth-cache';
 import type { World } from '../../src/world/world';
@@ -46,6 +46,8 @@ export interface TestServer {
   readonly flags: Flags;
   /** The app's per-instance cache of users' role / valid-after (loads, poll). */
   readonly authCache: UserAuthCache;
+  /** The app's token verification (counters: signature checks, JWKS fetches). */
+  readonly auth: Authenticator;
   /** The app's idempotency-key sweeper. */
   readonly sweeper: IdempotencySweeper;
   /** Rollout figures of this instance (flush() writes them now). */
@@ -92,6 +94,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     events: app.events,
     flags: app.flags,
     authCache: app.authCache,
+    auth: app.auth,
     sweeper: app.sweeper,
     observability: app.observability,
     config,
