@@ -361,6 +361,9 @@ export class Authenticator {
       throw new AuthError(`provider token rejected: no ${oidc.subjectClaim}`);
     if (typeof email !== 'string' || email === '')
       throw new AuthError(`provider token rejected: no ${oidc.emailClaim}`);
+    // An address the provider says is unverified could be anyone's: never let it name an account.
+    if (payload['email_verified'] === false)
+      throw new AuthError('provider token rejected: email not verified');
     const role = mappedRole(payload, oidc);
     const key = `${oidc.issuer}\n${subject}`;
     let entry = this.subjects.get(key);

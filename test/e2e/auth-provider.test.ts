@@ -147,7 +147,7 @@ describe('identity provider sign-in (issue 13)', function () {
     expect(victimNow.data!.me).to.deep.equal({ id: victimId, email: victim });
   });
 
-  it('refuses wrong audience, wrong issuer, expired, alg none, HS256 with the public key, unknown kid (UNAUTHENTICATED)', async () => {
+  it('refuses wrong audience, wrong issuer, expired, alg none, HS256 with the public key, unknown kid, unverified email (UNAUTHENTICATED)', async () => {
     const p = person('bad');
     const now = Math.floor(clock.now().getTime() / 1000);
     const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -169,6 +169,7 @@ describe('identity provider sign-in (issue 13)', function () {
       ['HS256 signed with the public key', hsWithPublic],
       ['unknown kid', await sign(await signingKey('RS256'), p)],
       ['ES256 key presented as RS256', await sign(ec, p, { kid: rsa.kid })],
+      ['email_verified: false', await sign(rsa, { ...p, email_verified: false })],
     ];
     for (const [name, token] of cases) {
       const r = await gql(server.url, token, ME, undefined, { authorization: `Bearer ${token}` });
