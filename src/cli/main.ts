@@ -2,10 +2,11 @@
  * `planner` — operator CLI. Uses the same configuration as `npm start` in the same folder (data
  * directory, database, JWT secret), so a token it mints is accepted by that server.
  *
- *   planner token --email <address> [--name <display name>]   token alone on the last stdout line
+ *   planner token --email <address> [--name <display name>] [--role ADMIN|USER]   token alone on the last stdout line
  *   planner migrate up|down|status
  *   planner features list|enable|disable|phase|import|audit   (src/cli/features.ts)
  *   planner rollout report|check                              (src/cli/rollout.ts)
+ *   planner users list|role|revoke                            (src/cli/users.ts)
  *
  * Exit codes: 0 success, 1 failure (configuration, database), 2 bad usage.
  */
@@ -17,16 +18,19 @@ import { createLogger } from '../server/logger';
 import { systemClock } from '../world/clock';
 import { FEATURES_USAGE, runFeatures } from './features';
 import { ROLLOUT_USAGE, runRollout } from './rollout';
+import { runUsers, USERS_USAGE } from './users';
 import { DomainError } from '../world/errors';
 import { createWorld } from '../world/world';
 
 export const USAGE = `usage:
-  planner token --email <address> [--name <display name>]
+  planner token --email <address> [--name <display name>] [--role ADMIN|USER]
       Create the user if needed and print a JWT for it (alone on the last line of stdout).
+      --role first sets the user's stored role (audited; for development).
   planner migrate up|down|status
       Apply pending migrations, revert the latest one, or list them with their state.
 ${FEATURES_USAGE}
 ${ROLLOUT_USAGE}
+${USERS_USAGE}
   planner help
       Show this text.
 
@@ -79,7 +83,7 @@ async function withDatabase<T>(config: Config, fn: (db: OpenDatabase) => Promise
 /** A parsed command line. */
 export type Command =
   | { kind: 'help' }
-  | { kind: 'token'; email: string; name: string | undefined }
+  | { kind: 'token'; email: string; name: string | undefined; role?: 'ADMIN' | 'USER' }
   | { kind: 'migrate'; action: 'up' | 'down' | 'status' };
 
 /** Parses the arguments (after the program name). Throws UsageError. */
@@ -92,10 +96,14 @@ export function parseCommand(argv: string[]): Command {
       if (rest.length > 0) throw new UsageError('help takes no arguments');
       return { kind: 'help' };
     case 'token': {
-      const flags = parseFlags(rest, ['email', 'name']);
+      const flags = parseFlags(rest, ['email', 'name', 'role']);
       const email = flags.get('email');
       if (email === undefined) throw new UsageError('token needs --email <address>');
-      return { kind: 'token', email, name: flags.get('name') };
+      const role = flags.get('role');
+      if (role !== undefined && role !== 'ADMIN' && role !== 'USER') {
+        throw new UsageError('--role must be ADMIN or USER');
+      }
+      return { kind: 'token', email, name: flags.get('name'), ...(role ? { role } : {}) };
     }
     case 'migrate': {
       const action = rest[0];
@@ -121,6 +129,10 @@ async function token(config: Config, cmd: Extract<Command, { kind: 'token' }>, i
     } catch (err) {
       if (err instanceof DomainError) throw new UsageError(err.message);
       throw err;
+    }
+    if (cmd.role !== undefined && cmd.role !== user.role) {
+      await world.users.setRole(user.id, cmd.role, `os:${process.env['USER'] ?? 'cli'} (token --role)`);
+      user = { ...user, role: cmd.role };
     }
     const now = systemClock.now();
     const jwt = mintToken(
@@ -164,6 +176,7 @@ export async function run(
 ): Promise<number> {
   if (argv[0] === 'features') return runFeatures(argv.slice(1), env, io);
   if (argv[0] === 'rollout') return runRollout(argv.slice(1), env, io);
+  if (argv[0] === 'users') return runUsers(argv.slice(1), env, io);
   try {
     const cmd = parseCommand(argv);
     if (cmd.kind === 'help') {

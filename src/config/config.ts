@@ -88,6 +88,58 @@ export interface Config {
   readonly idempotencySweepMs: number;
   /** PLANNER_METRICS_ENDPOINT: serve Prometheus metrics at /metrics on the same server. Default false. */
   readonly metricsEndpoint: boolean;
+  /**
+   * Identity provider (docs/auth.md): PLANNER_JWKS_URL, PLANNER_OIDC_ISSUER and PLANNER_OIDC_AUDIENCE
+   * (all three, or none: null → only the server's own HS256 tokens).
+   */
+  readonly oidc: OidcConfig | null;
+  /** PLANNER_AUTH_CACHE_MS: longest a user's role / valid-after is cached per instance. Default 30000. */
+  readonly authCacheMs: number;
+  /** PLANNER_AUTH_POLL_MS: how often each instance checks for role changes and revocations. Default 1000 (≤ 5000). */
+  readonly authPollMs: number;
+}
+
+/** The algorithms a provider token may be signed with (never `none`, never HS*). */
+export const OIDC_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;
+export type OidcAlgorithm = (typeof OIDC_ALGORITHMS)[number];
+
+export interface OidcConfig {
+  /** PLANNER_JWKS_URL: the provider's JWKS (http:// or https://). */
+  readonly jwksUrl: string;
+  /** PLANNER_OIDC_ISSUER: expected `iss` of provider tokens (exactly as the provider writes it). */
+  readonly issuer: string;
+  /** PLANNER_OIDC_AUDIENCE: expected `aud` (one of, comma-separated). */
+  readonly audience: readonly string[];
+  /** PLANNER_OIDC_ALGORITHMS: accepted algorithms, comma-separated. Default RS256,ES256,EdDSA. */
+  readonly algorithms: readonly OidcAlgorithm[];
+  /** PLANNER_OIDC_CLOCK_SKEW: tolerance in seconds for exp/nbf/iat. Default 60 (≤ 600). */
+  readonly clockSkewSeconds: number;
+  /** PLANNER_OIDC_SUBJECT_CLAIM: the claim identifying the person. Default sub. */
+  readonly subjectClaim: string;
+  /** PLANNER_OIDC_EMAIL_CLAIM: the claim holding the email. Default email. */
+  readonly emailClaim: string;
+  /** PLANNER_OIDC_NAME_CLAIM: display name for new users. Default name. */
+  readonly nameClaim: string;
+  /** PLANNER_OIDC_ROLE_CLAIM: claim mapped to the stored role at sign-in (string or array); null → roles set by operators only. */
+  readonly roleClaim: string | null;
+  /** PLANNER_OIDC_ADMIN_VALUE: value of the role claim that means ADMIN. Default planner-admin. */
+  readonly adminValue: string;
+  /** PLANNER_JWKS_COOLDOWN_MS: least time between two JWKS fetches (unknown kid). Default 30000. */
+  readonly jwksCooldownMs: number;
+  /** PLANNER_JWKS_MAX_AGE_MS: keys are fetched again after this long. Default 600000. */
+  readonly jwksMaxAgeMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -124,6 +176,56 @@ function oneOf<T extends string>(env: Env, name: string, values: readonly T[], d
   if (!(values as readonly string[]).includes(raw))
     throw new ConfigError(name, `one of ${values.join(', ')}`, raw);
   return raw as T;
+}
+
+function oidcConfig(env: Env): OidcConfig | null {
+  const names = ['PLANNER_JWKS_URL', 'PLANNER_OIDC_ISSUER', 'PLANNER_OIDC_AUDIENCE'] as const;
+  const [jwksUrl, issuer, audience] = names.map((n) => str(env, n));
+  const given = [jwksUrl, issuer, audience].filter((v) => v !== undefined).length;
+  if (given === 0) return null;
+  if (given < 3) {
+    const missing = names.find((n) => str(env, n) === undefined)!;
+    throw new ConfigError(
+      missing,
+      'a value (a provider needs PLANNER_JWKS_URL, PLANNER_OIDC_ISSUER and PLANNER_OIDC_AUDIENCE)',
+      undefined,
+    );
+  }
+  if (!/^https?:\/\/[^/\s]+/.test(jwksUrl!))
+    throw new ConfigError('PLANNER_JWKS_URL', 'an http:// or https:// URL', jwksUrl);
+  const algRaw = str(env, 'PLANNER_OIDC_ALGORITHMS') ?? 'RS256,ES256,EdDSA';
+  const algorithms = algRaw
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+  if (
+    algorithms.length === 0 ||
+    algorithms.some((a) => !(OIDC_ALGORITHMS as readonly string[]).includes(a))
+  ) {
+    throw new ConfigError(
+      'PLANNER_OIDC_ALGORITHMS',
+      `a comma-separated list of ${OIDC_ALGORITHMS.join(', ')}`,
+      algRaw,
+    );
+  }
+  const aud = audience!
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+  return {
+    jwksUrl: jwksUrl!,
+    issuer: issuer!,
+    audience: aud,
+    algorithms: algorithms as OidcAlgorithm[],
+    clockSkewSeconds: int(env, 'PLANNER_OIDC_CLOCK_SKEW', 60, 0, 600),
+    subjectClaim: str(env, 'PLANNER_OIDC_SUBJECT_CLAIM') ?? 'sub',
+    emailClaim: str(env, 'PLANNER_OIDC_EMAIL_CLAIM') ?? 'email',
+    nameClaim: str(env, 'PLANNER_OIDC_NAME_CLAIM') ?? 'name',
+    roleClaim: str(env, 'PLANNER_OIDC_ROLE_CLAIM') ?? null,
+    adminValue: str(env, 'PLANNER_OIDC_ADMIN_VALUE') ?? 'planner-admin',
+    jwksCooldownMs: int(env, 'PLANNER_JWKS_COOLDOWN_MS', 30_000, 0, 3_600_000),
+    jwksMaxAgeMs: int(env, 'PLANNER_JWKS_MAX_AGE_MS', 600_000, 1000, 86_400_000),
+  };
 }
 
 /** Parses and validates the environment. Throws ConfigError on the first bad value. */
@@ -194,6 +296,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     eventsHeartbeatMs: int(env, 'PLANNER_EVENTS_HEARTBEAT_MS', 5000, 10, 600_000),
     idempotencySweepMs: int(env, 'PLANNER_IDEMPOTENCY_SWEEP_MS', 600_000, 10, 86_400_000),
     metricsEndpoint: oneOf(env, 'PLANNER_METRICS_ENDPOINT', ['true', 'false'], 'false') === 'true',
+    oidc: oidcConfig(env),
+    authCacheMs: int(env, 'PLANNER_AUTH_CACHE_MS', 30_000, 100, 3_600_000),
+    authPollMs: int(env, 'PLANNER_AUTH_POLL_MS', 1000, 50, 5000),
   };
   return Object.freeze(config);
 }

@@ -12,9 +12,11 @@ import { OperationEntity } from './operation.entity';
 import { RolloutMetricsEntity } from './rollout-metrics.entity';
 import { TaskDependencyEntity } from './task-dependency.entity';
 import { TaskEntity } from './task.entity';
+import { AuthVersionEntity, UserAuthAuditEntity } from './user-auth.entity';
 import { UserEntity } from './user.entity';
 
 export {
+  AuthVersionEntity,
   ConflictEntity,
   EventEntity,
   ExperimentExposureEntity,
@@ -27,6 +29,7 @@ export {
   RolloutMetricsEntity,
   TaskDependencyEntity,
   TaskEntity,
+  UserAuthAuditEntity,
   UserEntity,
 };
 
@@ -45,4 +48,6 @@ export const ENTITIES = [
   ExperimentExposureEntity,
   FeatureUsageEntity,
   RolloutMetricsEntity,
+  UserAuthAuditEntity,
+  AuthVersionEntity,
 ];

@@ -36,6 +36,18 @@ export class UserEntity {
   @Column('integer', { default: 1 })
   version!: number;
 
+  /** `iss` of the identity provider that signs this user in (null: HS256 tokens only). */
+  @Column('text', { name: 'provider_issuer', nullable: true })
+  providerIssuer!: string | null;
+
+  /** The provider's subject claim: unique per issuer; the user is matched by it, never by email. */
+  @Column('text', { name: 'provider_subject', nullable: true })
+  providerSubject!: string | null;
+
+  /** Tokens issued before this time are refused (`planner users revoke`). */
+  @Column('timestamptz', { name: 'valid_after', nullable: true })
+  validAfter!: Date | null;
+
   @Column('timestamptz', { name: 'created_at', default: () => 'now()' })
   createdAt!: Date;
 

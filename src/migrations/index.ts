@@ -2,6 +2,7 @@ import { Foundation1764140000000 } from './1764140000000-Foundation';
 import { WritePathIndexes1764900000000 } from './1764900000000-WritePathIndexes';
 import { FeatureFlags1796058057502 } from './1796058057502-FeatureFlags';
 import { RolloutMetrics1796060284731 } from './1796060284731-RolloutMetrics';
+import { ProviderIdentity1796070000000 } from './1796070000000-ProviderIdentity';
 
 /** Every migration, in order. Never edit one that has landed: add a new one. */
 export const MIGRATIONS = [
@@ -9,4 +10,5 @@ export const MIGRATIONS = [
   WritePathIndexes1764900000000,
   FeatureFlags1796058057502,
   RolloutMetrics1796060284731,
+  ProviderIdentity1796070000000,
 ];

@@ -14,6 +14,8 @@ export interface AuthContext {
   role: 'USER' | 'ADMIN';
   /** Token expiry, epoch seconds. */
   expiresAt: number;
+  /** Token `iat`, epoch seconds (checked against the user's valid-after; absent: no iat). */
+  issuedAt?: number;
 }
 
 /**
@@ -39,6 +41,8 @@ export interface GraphQLContext {
   flags?: FlagService;
   /** Operation spans and rollout figures of mutations (src/telemetry/mutations.ts); absent: untraced. */
   telemetry?: MutationTelemetry;
+  /** A fault while authenticating (the user's state could not be read): requireAuth rethrows it. */
+  authFault?: unknown;
 }
 
 /** Builds the context of one request (or one subscription operation). */
@@ -65,6 +69,7 @@ export function tracked<T>(ctx: GraphQLContext, read: () => Promise<T>): Promise
 
 /** The authenticated caller, or a thrown UNAUTHENTICATED error. */
 export function requireAuth(ctx: GraphQLContext): AuthContext & { loaders: Loaders } {
+  if (ctx.authFault !== undefined) throw ctx.authFault;
   if (!ctx.auth || !ctx.loaders) {
     throw new GraphQLError('Authentication required: send Authorization: Bearer <token>', {
       extensions: { code: 'UNAUTHENTICATED' },

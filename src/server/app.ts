@@ -23,7 +23,8 @@ import { startObservability, type Observability, type ObservabilityOptions } fro
 import { systemClock, type Clock } from '../world/clock';
 import { IdempotencySweeper } from '../world/sweeper';
 import { createWorld, type World } from '../world/world';
-import { authenticate, tokenKey } from './auth';
+import { Authenticator, tokenKey, type JwksFetch } from './auth';
+import { UserAuthCache } from '../world/user-auth-cache';
 import { openDatabase, type OpenDatabase } from './database';
 import { createFormatError } from './errors';
 import { createHttpHandler, type Readiness } from './http-handler';
@@ -47,6 +48,8 @@ export interface StartAppOptions {
   log?: Logger;
   /** Rollout figures and mutation spans (instance id, flush period, the test-only delay hook). */
   observability?: ObservabilityOptions;
+  /** How the provider's JWKS is fetched (tests). Default: HTTP GET of config.oidc.jwksUrl. */
+  jwksFetch?: JwksFetch;
 }
 
 export interface RunningApp {
@@ -64,6 +67,9 @@ export interface RunningApp {
   readonly observability: Observability;
   /** The HS256 secret tokens are verified with (config.jwtSecret or the data directory's). */
   readonly jwtSecret: string;
+  /** Token verification (own HS256 and provider tokens) and the per-instance cache of users' role / valid-after. */
+  readonly auth: Authenticator;
+  readonly authCache: UserAuthCache;
   /**
    * Graceful shutdown: stop accepting, let in-flight HTTP requests finish (up to
    * config.shutdownGraceMs), close WebSockets with 1001, stop the event hub and Apollo, destroy the
@@ -146,6 +152,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
   let hub: EventHub | null = null;
   let flags: Flags | null = null;
   let obs: Observability | null = null;
+  let authCache: UserAuthCache | null = null;
   try {
     const applied = await migrateUp(db.dataSource);
     if (applied.length > 0) log.info('migrations applied', { applied });
@@ -178,11 +185,24 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       maxTokens: MAX_TOKENS,
     });
     const formatError = createFormatError({ devMode, log });
-    const key = tokenKey(db.jwtSecret); // made once: see auth.ts
-    const auth = (value: unknown) =>
-      authenticate(value, key, config.jwtIssuer, clock.now(), (reason) =>
-        log.debug('token refused', { reason }),
-      );
+    const cache = new UserAuthCache(world.users, {
+      ttlMs: config.authCacheMs,
+      pollMs: config.authPollMs,
+      warn: (msg, fields) => log.warn(msg, fields),
+    });
+    await cache.start();
+    authCache = cache;
+    const authenticator = new Authenticator({
+      hsKey: tokenKey(db.jwtSecret), // made once: see auth.ts
+      hsIssuer: config.jwtIssuer,
+      oidc: config.oidc,
+      users: world.users,
+      cache,
+      now: () => clock.now(),
+      fetch: opts.jwksFetch,
+      log,
+    });
+    const auth = (value: unknown) => authenticator.authenticate(value);
 
     apollo = new ApolloServer<GraphQLContext>({
       schema,
@@ -238,11 +258,17 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
 
     const handler = createHttpHandler({
       apollo,
-      context: async (authorization) => ({
-        ...createContext(world, auth(authorization), events),
-        flags: flagService,
-        telemetry,
-      }),
+      context: async (authorization) => {
+        try {
+          return {
+            ...createContext(world, await auth(authorization), events),
+            flags: flagService,
+            telemetry,
+          };
+        } catch (authFault) {
+          return { ...createContext(world, null, events), flags: flagService, telemetry, authFault };
+        }
+      },
       readiness,
       maxBodyBytes: config.maxBodyBytes,
       isClosing: () => closing,
@@ -264,6 +290,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
     const ws: GraphQLWebSocketServer = createWebSocketServer({
       schema,
       authenticate: auth,
+      recheck: (a) => authenticator.current(a),
       now: () => clock.now(),
       context: (a) => ({ ...createContext(world, a, events), flags: flagService, telemetry }),
       limits,
@@ -326,6 +353,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       await startedFlags.close();
       await sweeper.stop();
       await startedObs.close();
+      await cache.close();
       try {
         await startedApollo.stop();
       } finally {
@@ -344,12 +372,15 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       sweeper,
       observability: startedObs,
       jwtSecret: db.jwtSecret,
+      auth: authenticator,
+      authCache: cache,
       close: () => (closed ??= doClose()),
     };
   } catch (err) {
     await hub?.close().catch(() => undefined);
     await flags?.close().catch(() => undefined);
     await obs?.close().catch(() => undefined);
+    await authCache?.close().catch(() => undefined);
     await apollo?.stop().catch(() => undefined);
     await db.close().catch(() => undefined);
     throw err;

@@ -39,7 +39,12 @@ export const WS_CLOSE_OVERLOADED = 1013;
 export interface WebSocketOptions {
   schema: GraphQLSchema;
   /** Verifies an `authorization` connection parameter; null when missing or bad. */
-  authenticate: (authorization: unknown) => AuthContext | null;
+  authenticate: (authorization: unknown) => Promise<AuthContext | null> | AuthContext | null;
+  /**
+   * Re-checks a connection's context when an operation starts (cached stored role; null: revoked
+   * since). Synchronous, no query. Default: the context as authenticated.
+   */
+  recheck?: (auth: AuthContext) => AuthContext | null;
   /** Current time (for token expiry on later operations). */
   now: () => Date;
   context: (auth: AuthContext) => GraphQLContext;
@@ -66,7 +71,7 @@ export interface GraphQLWebSocketServer {
 }
 
 // A type alias (not an interface) so that it satisfies graphql-ws's Record<PropertyKey, unknown>.
-type Extra = { auth?: AuthContext; delivery?: DeliveryBudget };
+type Extra = { auth?: AuthContext; delivery?: DeliveryBudget; authFault?: unknown };
 
 /**
  * The connection's bounded send queue. graphql-ws awaits each send per subscription, so a client
@@ -166,13 +171,18 @@ export function createWebSocketServer(opts: WebSocketOptions): GraphQLWebSocketS
       schema: opts.schema,
       isProd: opts.production,
       connectionInitWaitTimeout: WS_CONNECTION_INIT_TIMEOUT_MS,
-      onConnect: (ctx) => {
-        const auth = opts.authenticate(ctx.connectionParams?.['authorization']);
-        if (auth === null) {
-          unauthorized(ctx.extra.socket);
-          return false;
+      onConnect: async (ctx) => {
+        try {
+          const auth = await opts.authenticate(ctx.connectionParams?.['authorization']);
+          if (auth === null) {
+            unauthorized(ctx.extra.socket);
+            return false;
+          }
+          ctx.extra.auth = auth;
+        } catch (err) {
+          // A fault (database away), not a refusal: each operation answers it (masked INTERNAL).
+          ctx.extra.authFault = err;
         }
-        ctx.extra.auth = auth;
         ctx.extra.delivery = sendBudget(
           ctx.extra.socket,
           opts.maxBufferedBytes,
@@ -182,7 +192,16 @@ export function createWebSocketServer(opts: WebSocketOptions): GraphQLWebSocketS
         return true;
       },
       onSubscribe: (ctx, _id, payload) => {
-        const auth = ctx.extra.auth;
+        if (ctx.extra.authFault !== undefined) {
+          const fault = ctx.extra.authFault;
+          return [
+            new GraphQLError(fault instanceof Error ? fault.message : String(fault), {
+              originalError: fault as Error,
+            }),
+          ];
+        }
+        const auth = ctx.extra.auth && opts.recheck ? opts.recheck(ctx.extra.auth) : ctx.extra.auth;
+        if (auth) ctx.extra.auth = auth;
         if (!auth || auth.expiresAt * 1000 <= opts.now().getTime()) {
           unauthorized(ctx.extra.socket);
           return [new GraphQLError('Token expired.', { extensions: { code: 'UNAUTHENTICATED' } })];

@@ -394,6 +394,7 @@ describe('auth helpers (unit)', () => {
       actor: `user:${id}`,
       role: 'ADMIN',
       expiresAt: Math.floor(now.getTime() / 1000) + 60,
+      issuedAt: Math.floor(now.getTime() / 1000),
     });
     expect(() => verifyToken(secret, 'iss', t, new Date(now.getTime() + 60_000))).to.throw(/expired/);
     expect(() => verifyToken(secret, 'other', t, now)).to.throw(/issuer/);

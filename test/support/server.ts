@@ -9,8 +9,9 @@ import type { Flags } from '../../src/flags';
 import type { IdempotencySweeper } from '../../src/world/sweeper';
 import { startApp, type RunningApp } from '../../src/server/app';
 import type { Observability, ObservabilityOptions } from '../../src/server/observability';
-import { mintToken } from '../../src/server/auth';
+import { mintToken, type Authenticator } from '../../src/server/auth';
 import { systemClock, type Clock } from '../../src/world/clock';
+import type { UserAuthCache } from '../../src/world/user-auth-cache';
 import type { World } from '../../src/world/world';
 import { testDatabaseUrl } from './db';
 
@@ -43,6 +44,10 @@ export interface TestServer {
   readonly events: EventHub;
   /** The app's feature flags (service, recorder, store, pollers). */
   readonly flags: Flags;
+  /** The app's per-instance cache of users' role / valid-after (loads, poll). */
+  readonly authCache: UserAuthCache;
+  /** The app's token verification (counters: signature checks, JWKS fetches). */
+  readonly auth: Authenticator;
   /** The app's idempotency-key sweeper. */
   readonly sweeper: IdempotencySweeper;
   /** Rollout figures of this instance (flush() writes them now). */
@@ -88,6 +93,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     world: app.world,
     events: app.events,
     flags: app.flags,
+    authCache: app.authCache,
+    auth: app.auth,
     sweeper: app.sweeper,
     observability: app.observability,
     config,

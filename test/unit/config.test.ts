@@ -25,3 +25,36 @@ describe('config: PLANNER_DEV_MODE and the embedded port', () => {
     expect(loadConfig({ PLANNER_EMBEDDED_PG_PORT: '5544' }).embeddedPgPort).to.equal(5544);
   });
 });
+
+describe('config: identity provider (issue 13)', () => {
+  const provider = {
+    PLANNER_JWKS_URL: 'https://idp.example.com/jwks',
+    PLANNER_OIDC_ISSUER: 'https://idp.example.com/',
+    PLANNER_OIDC_AUDIENCE: 'planner-api, other',
+  };
+  it('is off without the three variables, and needs all three', () => {
+    expect(loadConfig({}).oidc).to.equal(null);
+    for (const missing of Object.keys(provider)) {
+      const env: Record<string, string> = { ...provider };
+      delete env[missing];
+      expect(() => loadConfig(env), missing).to.throw(ConfigError, missing);
+    }
+  });
+  it('parses defaults and lists, and refuses none and HS algorithms', () => {
+    const c = loadConfig(provider).oidc!;
+    expect(c.audience).to.deep.equal(['planner-api', 'other']);
+    expect(c.algorithms).to.deep.equal(['RS256', 'ES256', 'EdDSA']);
+    expect([c.clockSkewSeconds, c.subjectClaim, c.emailClaim, c.roleClaim]).to.deep.equal([
+      60,
+      'sub',
+      'email',
+      null,
+    ]);
+    for (const alg of ['none', 'HS256', 'RS256,HS512', '']) {
+      const env = { ...provider, PLANNER_OIDC_ALGORITHMS: alg };
+      if (alg === '') expect(loadConfig(env).oidc!.algorithms).to.have.length(3);
+      else expect(() => loadConfig(env), alg).to.throw(ConfigError, 'PLANNER_OIDC_ALGORITHMS');
+    }
+    expect(() => loadConfig({ ...provider, PLANNER_JWKS_URL: 'file:///etc/keys' })).to.throw(ConfigError);
+  });
+});
