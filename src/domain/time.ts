@@ -67,22 +67,48 @@ export function offsetMinutesAt(ms: number, tz: string): number {
   return offset;
 }
 
+/**
+ * Bounded memo tables for the pure calendar arithmetic below: the decide step asks for the same few
+ * days, bounds and wall times again and again (per operation and across operations). Every entry is
+ * a pure function of its key, so a cleared table only costs recomputation.
+ */
+const MEMO_LIMIT = 50_000;
+function memoSet<K, V>(map: Map<K, V>, key: K, value: V): V {
+  if (map.size >= MEMO_LIMIT) map.clear();
+  map.set(key, value);
+  return value;
+}
+
+/** UTC day number (floor(ms / DAY_MS)) -> 'yyyy-MM-dd'. */
+const dateKeyMemo = new Map<number, string>();
+/** 'yyyy-MM-dd' -> epoch ms of its 00:00 "as if UTC" (valid keys only). */
+const dayKeyMemo = new Map<string, number>();
+/** zone + day key + minutes -> instant (epoch ms). */
+const wallTimeMemo = new Map<string, number>();
+
 /** Formats a UTC-based epoch-ms value as 'yyyy-MM-dd' (its UTC calendar date). */
 function utcDateKey(ms: number): string {
+  const dayNo = Math.floor(ms / DAY_MS);
+  const cached = dateKeyMemo.get(dayNo);
+  if (cached !== undefined) return cached;
   const d = new Date(ms);
   const y = d.getUTCFullYear();
   const m = d.getUTCMonth() + 1;
   const day = d.getUTCDate();
-  return `${y}-${m < 10 ? '0' : ''}${m}-${day < 10 ? '0' : ''}${day}`;
+  const key = `${y}-${m < 10 ? '0' : ''}${m}-${day < 10 ? '0' : ''}${day}`;
+  // Only days of the representable range: beyond it Date is invalid and the key is not a function of dayNo.
+  return Number.isNaN(d.getTime()) ? key : memoSet(dateKeyMemo, dayNo, key);
 }
 
 /** Parses a 'yyyy-MM-dd' day key into the epoch ms of that date's 00:00 "as if UTC". */
 function dayKeyToUtcMs(dayKey: string): number {
+  const cached = dayKeyMemo.get(dayKey);
+  if (cached !== undefined) return cached;
   const m = DAY_KEY_RE.exec(dayKey);
   if (!m) throw new RangeError(`Invalid day key: ${dayKey}`);
   const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
   if (utcDateKey(ms) !== dayKey) throw new RangeError(`Invalid day key: ${dayKey}`);
-  return ms;
+  return memoSet(dayKeyMemo, dayKey, ms);
 }
 
 /** The local calendar day ('yyyy-MM-dd') of `instant` in the zone `tz`. */
@@ -136,6 +162,13 @@ export function parseHHMM(value: string): number | null {
  * `minutes` may be 1440, meaning the next local midnight.
  */
 export function wallTimeToInstantMs(dayKey: string, minutes: number, tz: string): number {
+  const memoKey = `${tz}|${dayKey}|${minutes}`;
+  const cached = wallTimeMemo.get(memoKey);
+  if (cached !== undefined) return cached;
+  return memoSet(wallTimeMemo, memoKey, computeWallTimeToInstantMs(dayKey, minutes, tz));
+}
+
+function computeWallTimeToInstantMs(dayKey: string, minutes: number, tz: string): number {
   const zone = { offset: (ms: number): number => offsetMinutesAt(ms, tz) };
   const wall = dayKeyToUtcMs(dayKey) + minutes * MINUTE_MS;
   // Offsets in force a day before and a day after; at most one transition lies between them in practice.

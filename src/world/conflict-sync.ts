@@ -73,6 +73,18 @@ export function windowsFor(
 }
 
 /**
+ * The ranges detection reads around these scheduled ranges (whole local days with margins), without
+ * the alternatives' horizon: most changes raise no conflict, and when one does, its alternatives
+ * load their search window on demand (one more statement, see {@link alternativesFor}).
+ */
+export function detectionWindowsFor(
+  tx: { now: Date },
+  ranges: Array<{ start: Date; end: Date }>,
+): Array<{ start: Date; end: Date }> {
+  return ranges.map((r) => windowAround(r.start, r.end, tx.now, 0));
+}
+
+/**
  * The part of the plan that can interact with `focus`: the focus tasks, every scheduled task
  * meeting a local day touched by them (or by `extraRanges`, or one of `extraDays`), and their
  * dependencies and dependents.

@@ -149,31 +149,37 @@ export function buildLoad(
     cols.push(`(SELECT COALESCE(array_agg(id), '{}') FROM focus) AS focus_ids`);
     cols.push(`${agg('t', 'SELECT * FROM ft')} AS tasks`);
   }
-  // Positions whose windows to load.
-  const positions: string[] = [];
+  // Positions whose windows to load. In the first load the focus tasks' stored positions get
+  // detection's days only: most changes raise no conflict, and when one does its alternatives load
+  // their search window on demand. Loads on demand ask generously (the alternatives' search
+  // horizon too, so one more load settles it), as do restored positions and offered alternatives.
+  const nearPositions: string[] = [];
+  const farPositions: string[] = [];
   if (hasFocus && req.windowsOfFocus !== false) {
-    positions.push(
+    nearPositions.push(
       `SELECT scheduled_start AS s, scheduled_end AS e FROM ft WHERE scheduled_start IS NOT NULL`,
     );
   }
   if (hasTarget) {
-    positions.push(`SELECT (r->>'scheduledStart')::timestamptz AS s, (r->>'scheduledEnd')::timestamptz AS e FROM srows
+    farPositions.push(`SELECT (r->>'scheduledStart')::timestamptz AS s, (r->>'scheduledEnd')::timestamptz AS e FROM srows
       WHERE entity = 'Task' AND r->>'scheduledStart' IS NOT NULL`);
   }
   if (conflictIdSources.length) {
-    positions.push(`SELECT (a->>'start')::timestamptz AS s, (a->>'end')::timestamptz AS e FROM cf, jsonb_array_elements(cf.alternatives) a
+    farPositions.push(`SELECT (a->>'start')::timestamptz AS s, (a->>'end')::timestamptz AS e FROM cf, jsonb_array_elements(cf.alternatives) a
       WHERE a->>'start' IS NOT NULL AND a->>'end' IS NOT NULL`);
   }
   const explicit = (req.ranges ?? []).map((r) => `[${r.start.toISOString()},${r.end.toISOString()})`);
   const windowParts: string[] = [];
-  if (positions.length) {
-    const n = p(now);
-    const h = p(horizonDays);
-    windowParts.push(`SELECT tstzrange(
+  const n = nearPositions.length || farPositions.length ? p(now) : '';
+  const around = (positions: string[], days: number): string => {
+    const h = p(days);
+    return `SELECT tstzrange(
         least(s - interval '3 days', greatest(${n}::timestamptz, s - make_interval(days => ${h}::int + 1)) - interval '2 days'),
         greatest(e + interval '3 days', greatest(s, ${n}::timestamptz) + make_interval(days => ${h}::int + 2)), '[)') AS r
-      FROM (${positions.join(' UNION ALL ')}) pos`);
-  }
+      FROM (${positions.join(' UNION ALL ')}) pos`;
+  };
+  if (nearPositions.length) windowParts.push(around(nearPositions, first ? 0 : horizonDays));
+  if (farPositions.length) windowParts.push(around(farPositions, horizonDays));
   if (explicit.length) windowParts.push(`SELECT unnest(${p(explicit)}::tstzrange[]) AS r`);
   const hasWindows = windowParts.length > 0;
   if (hasWindows) {

@@ -58,6 +58,13 @@ export class NeedMore extends Error {
   constructor(readonly request: LoadRequest) {
     super('the operation needs more of the plan loaded');
     this.name = 'NeedMore';
+    // Control flow, not a fault: a plain stack, so that the decide span recording it (and anything
+    // else reading .stack) does not format and source-map a stack trace on every extra load.
+    Object.defineProperty(this, 'stack', {
+      value: `NeedMore: ${this.message}`,
+      writable: true,
+      configurable: true,
+    });
   }
 }
 

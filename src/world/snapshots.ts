@@ -27,7 +27,12 @@ export function entityKey(entity: EntityName, id: string): string {
 }
 
 function same(a: Json | undefined, b: Json | undefined): boolean {
-  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  const x = a ?? null;
+  const y = b ?? null;
+  // Most fields are scalars: compare those directly, serialise only arrays and objects.
+  if (x === y) return true;
+  if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) return false;
+  return JSON.stringify(x) === JSON.stringify(y);
 }
 
 /** Equal ignoring bookkeeping fields. */

@@ -1,7 +1,7 @@
 /** Task operations: create, update, schedule, unschedule, complete, delete. */
 import type { ConflictPolicy, Priority, TaskStatus } from '../../domain/types';
 import { normaliseTags, validateSchedule, validateTaskFields } from '../../domain/validation';
-import { windowsFor } from '../conflict-sync';
+import { detectionWindowsFor } from '../conflict-sync';
 import type { LoadRequest } from '../loaded';
 import type { OperationSpec } from '../runner';
 import type { TaskContent, TaskPatch } from '../tx';
@@ -35,7 +35,7 @@ function positionWindows(now: Date, start: Date | null | undefined, end: Date | 
       ? end
       : new Date(start.getTime() + DAY_MS);
   if (Math.abs(start.getTime()) > 8.64e15 - 40 * DAY_MS || e.getTime() > 8.64e15 - 40 * DAY_MS) return [];
-  return windowsFor({ now }, [{ start, end: e }]);
+  return detectionWindowsFor({ now }, [{ start, end: e }]);
 }
 
 const uuids = (ids: Array<string | null | undefined>) => ids.filter((x): x is string => !!x && isUuid(x));
