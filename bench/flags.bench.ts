@@ -18,13 +18,9 @@
  * Database: BENCH_DATABASE_URL when set (migrations are applied; fresh users are created), otherwise an
  * embedded Postgres in a temporary directory on a free port, removed afterwards.
  */
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { withBenchDatabase } from './support/env';
 import { performance } from 'node:perf_hooks';
 import { createDataSource, migrateUp } from '../src/db/data-source';
-import { startEmbeddedPostgres, type EmbeddedHandle } from '../src/db/embedded';
 import { disable } from '../src/flags/admin';
 import { FLAG_KEYS } from '../src/flags/keys';
 import { defaultPayload } from '../src/flags/payload';
@@ -70,25 +66,7 @@ function summary(samples: number[]): {
   };
 }
 
-async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
-  const external = process.env['BENCH_DATABASE_URL']?.trim();
-  if (external) return fn(external);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'planner-bench-pg-'));
-  fs.chmodSync(dir, 0o755); // as root, initdb runs as `postgres`, who must enter the dir
-  let pg: EmbeddedHandle | null = null;
-  try {
-    log(`starting embedded Postgres in ${dir}`);
-    pg = await startEmbeddedPostgres({
-      dataDir: dir,
-      password: randomBytes(18).toString('base64url'),
-      port: 0,
-    });
-    return await fn(pg.url);
-  } finally {
-    await pg?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
+const withDatabase = <T>(fn: (url: string) => Promise<T>): Promise<T> => withBenchDatabase(log, fn);
 
 type Arm = 'on' | 'off';
 

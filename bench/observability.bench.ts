@@ -13,10 +13,10 @@
  *
  * BENCH_OBS_MS (default 3000) per round, 4 rounds per mode, at most 20,000 requests per round.
  */
+import { freePort } from './support/env';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config/config';
@@ -35,17 +35,6 @@ const USERS = 100;
 
 const log = (msg: string) => void process.stderr.write(`[bench:observability] ${msg}\n`);
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function start(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
   const script = (

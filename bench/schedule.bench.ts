@@ -14,13 +14,10 @@
  * Database: BENCH_DATABASE_URL when set (migrations are applied; fresh users are created), otherwise an
  * embedded Postgres in a temporary directory on a free port, removed afterwards.
  */
+import { withBenchDatabase } from './support/env';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createDataSource, migrateUp } from '../src/db/data-source';
-import { startEmbeddedPostgres, type EmbeddedHandle } from '../src/db/embedded';
 import { ManualClock } from '../src/world/clock';
 import type { Actor } from '../src/world/views';
 import { createWorld, type World } from '../src/world/world';
@@ -102,25 +99,7 @@ async function seedUser(world: World, label: string, count: number): Promise<See
   return { actor, taskId: created.task.id, partnerId: partner.task.id };
 }
 
-async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
-  const external = process.env['BENCH_DATABASE_URL']?.trim();
-  if (external) return fn(external);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'planner-bench-pg-'));
-  fs.chmodSync(dir, 0o755); // as root, initdb runs as `postgres`, who must enter the dir
-  let pg: EmbeddedHandle | null = null;
-  try {
-    log(`starting embedded Postgres in ${dir}`);
-    pg = await startEmbeddedPostgres({
-      dataDir: dir,
-      password: randomBytes(18).toString('base64url'),
-      port: 0,
-    });
-    return await fn(pg.url);
-  } finally {
-    await pg?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
+const withDatabase = <T>(fn: (url: string) => Promise<T>): Promise<T> => withBenchDatabase(log, fn);
 
 export async function run(): Promise<Record<string, unknown>> {
   return withDatabase(async (url) => {

@@ -19,10 +19,10 @@
  * Every run stops by itself: BENCH_WRITE_MS (default 4000) after a 500 ms warm-up, or at 20,000
  * requests; every request times out after 10 s. Loopback only. About 2 minutes in all.
  */
+import { freePort } from './support/env';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -51,17 +51,6 @@ function log(msg: string): void {
 }
 
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Spawns a process in the project root and waits for a stdout line matching `ready`. */
 async function spawnUntil(
