@@ -68,6 +68,10 @@ export interface Config {
   readonly maxSubscriptionsPerConnection: number;
   /** PLANNER_WS_MAX_BUFFERED_BYTES: a socket whose send buffer exceeds this is closed. Default 4 MiB. */
   readonly wsMaxBufferedBytes: number;
+  /** PLANNER_MAX_WS_CONNECTIONS: open WebSockets per instance; the next upgrade gets 503. Default 10000. */
+  readonly maxWsConnections: number;
+  /** PLANNER_DB_POOL_SIZE: the server's Postgres connection pool size per instance. Default 20. */
+  readonly dbPoolSize: number;
   /** PLANNER_FLAGS_POLL_MS: how often the features payload's version is polled. Default 1000 (≤ 5000). */
   readonly flagsPollMs: number;
   /** GROWTHBOOK_API_HOST: remote GrowthBook (with GROWTHBOOK_CLIENT_KEY); null → the database payload. */
@@ -286,6 +290,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     outboxRetentionDays: int(env, 'PLANNER_OUTBOX_RETENTION_DAYS', 7, 1, 3650),
     maxSubscriptionsPerConnection: int(env, 'PLANNER_MAX_SUBSCRIPTIONS_PER_CONNECTION', 20, 1, 1000),
     wsMaxBufferedBytes: int(env, 'PLANNER_WS_MAX_BUFFERED_BYTES', 4 * 1_048_576, 65_536, 1_073_741_824),
+    maxWsConnections: int(env, 'PLANNER_MAX_WS_CONNECTIONS', 10_000, 1, 1_000_000),
+    dbPoolSize: int(env, 'PLANNER_DB_POOL_SIZE', 20, 2, 1000),
     flagsPollMs: int(env, 'PLANNER_FLAGS_POLL_MS', 1000, 50, 5000),
     growthbookApiHost,
     growthbookClientKey,

@@ -297,6 +297,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       noIntrospection: false, // every WebSocket connection is authenticated (onConnect)
       maxOperationsPerConnection: config.maxSubscriptionsPerConnection,
       maxBufferedBytes: config.wsMaxBufferedBytes,
+      maxConnections: config.maxWsConnections,
       formatError,
       production: !devMode,
       log,
