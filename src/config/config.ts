@@ -25,6 +25,12 @@ export interface Config {
   readonly host: string;
   /** DATABASE_URL: Postgres connection string; unset → embedded Postgres in dataDir. Secret. */
   readonly databaseUrl: string | null;
+  /**
+   * PLANNER_EVENTS_DATABASE_URL: where the event hub's LISTEN connection goes; unset → the same
+   * database as the pool. Set it when DATABASE_URL is a PgBouncer in transaction mode (LISTEN needs
+   * a session: docs/scaling.md). Secret.
+   */
+  readonly eventsDatabaseUrl: string | null;
   /** PLANNER_DATA_DIR: data directory (embedded Postgres, generated secret). Default ./.planner-data. */
   readonly dataDir: string;
   /** PLANNER_JWT_SECRET: HS256 secret (≥ 32 chars); unset → generated once into dataDir. Secret. */
@@ -239,6 +245,10 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL', 'a postgres:// or postgresql:// URL', '<redacted>');
   }
+  const eventsDatabaseUrl = str(env, 'PLANNER_EVENTS_DATABASE_URL') ?? null;
+  if (eventsDatabaseUrl !== null && !/^postgres(ql)?:\/\//.test(eventsDatabaseUrl)) {
+    throw new ConfigError('PLANNER_EVENTS_DATABASE_URL', 'a postgres:// or postgresql:// URL', '<redacted>');
+  }
   const jwtSecret = str(env, 'PLANNER_JWT_SECRET') ?? null;
   if (jwtSecret !== null && jwtSecret.length < 32) {
     throw new ConfigError('PLANNER_JWT_SECRET', 'at least 32 characters', `<${jwtSecret.length} characters>`);
@@ -269,6 +279,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     port: int(env, 'PORT', 4000, 0, 65535),
     host,
     databaseUrl,
+    eventsDatabaseUrl,
     dataDir: path.resolve(cwd, str(env, 'PLANNER_DATA_DIR') ?? '.planner-data'),
     jwtSecret,
     jwtIssuer: str(env, 'PLANNER_JWT_ISSUER') ?? 'smart-personal-planner',

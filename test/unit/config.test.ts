@@ -105,3 +105,16 @@ describe('config: the limits of issue 16 (safe defaults, validated)', () => {
     expect(() => loadConfig({ PLANNER_OUTBOX_RETENTION_DAYS: '0' })).to.throw(ConfigError);
   });
 });
+
+describe('config: PLANNER_EVENTS_DATABASE_URL', () => {
+  it('is unset by default (the pool’s database) and must be a postgres URL', () => {
+    expect(loadConfig({}).eventsDatabaseUrl).to.equal(null);
+    expect(loadConfig({ PLANNER_EVENTS_DATABASE_URL: 'postgres://u@db:5432/p' }).eventsDatabaseUrl).to.equal(
+      'postgres://u@db:5432/p',
+    );
+    expect(() => loadConfig({ PLANNER_EVENTS_DATABASE_URL: 'mysql://x' }))
+      .to.throw(ConfigError)
+      .with.property('message')
+      .that.matches(/^PLANNER_EVENTS_DATABASE_URL: /);
+  });
+});
