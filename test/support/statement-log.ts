@@ -19,8 +19,8 @@
  * BACKGROUND JOBS (cross-user by design) mark their SQL with a leading comment
  *   /* background:<job> *\/
  * and `background:<job>` must be in UNSCOPED_ALLOW_LIST below, with the reason it may scan across
- * users; the account directory (lookup by email / provider identity) likewise uses
- * /* directory:<lookup> *\/. A marker that is not listed fails the check too. New jobs (e.g. the
+ * users; admin-only reports over all users use /* admin:<report> *\/ and the account directory
+ * (lookup by email / provider identity) /* directory:<lookup> *\/. A marker that is not listed fails the check too. New jobs (e.g. the
  * memory learner, already listed as background:learner) put the marker first in their SQL and, if
  * new, add ONE line here. (A per-pool application_name was rejected: pools are shared by requests
  * and jobs, and the marker travels with the statement into pg_stat_activity and the server log.) DDL (migrations, test schema probes) and statements that touch no
@@ -35,7 +35,8 @@ import pg from 'pg';
 /**
  * The one allow-list of statements that may touch many users' rows (or find a user by something
  * other than its id), each with its reason. Keyed by the marker the SQL starts with:
- * `background:<job>` for jobs outside any request, `directory:<lookup>` for the account directory
+ * `background:<job>` for jobs outside any request, `admin:<report>` for admin-only reports over
+ * all users, `directory:<lookup>` for the account directory
  * (sign-in by email / provider identity: on Citus these go through the lookup tables of
  * docs/scaling.md, "Email uniqueness", and then to one shard).
  */
@@ -46,6 +47,8 @@ export const UNSCOPED_ALLOW_LIST: Record<string, string> = {
   'background:operator-cli': 'operator commands over all accounts (`planner users list`), not a request',
   'background:learner': 'memory learner (memory branch): batch pass over many users, outside any request',
   'background:backup': 'planner backup/restore: a consistent snapshot of every table, outside any request',
+  'admin:rollout-report':
+    'the admins’ rollout report (rollout, rolloutReport, `planner rollout report`): exposures and usage summed over all users; on Citus a multi-shard aggregate, admin-only and rare',
   'directory:email':
     'find or create the account of an email (token CLI, users CLI, sign-in): the email → user_id lookup table on Citus',
   'directory:provider-identity':
@@ -121,7 +124,7 @@ export function statementLog(): LoggedStatement[] {
 }
 
 const DDL = /^\s*(CREATE|ALTER|DROP|TRUNCATE|COMMENT|GRANT|REVOKE)\b/i;
-const MARKER = /^\s*\/\*\s*((?:background|directory):[\w-]+)\s*\*\//;
+const MARKER = /^\s*\/\*\s*((?:background|directory|admin):[\w-]+)\s*\*\//;
 
 /** Strips comments and string literals (so names inside them do not count). */
 function bare(sql: string): string {

@@ -54,6 +54,10 @@ describe('statement log check (unit)', () => {
     expect(unscopedReason('/* background:made-up */ DELETE FROM events', USER_TABLES)).to.equal(
       'marker "background:made-up" is not in UNSCOPED_ALLOW_LIST',
     );
+    expect(unscopedReason('/* admin:rollout-report */ SELECT count(*) FROM events', USER_TABLES)).to.equal(
+      null,
+    );
+    expect(unscopedReason('/* admin:made-up */ SELECT count(*) FROM events', USER_TABLES)).to.match(/not in/);
     // a marker not at the start does not count
     expect(unscopedReason('DELETE FROM events /* background:events-retention */', USER_TABLES)).to.match(
       /events without/,
