@@ -16,15 +16,16 @@
  * - or, for an INSERT, `user_id` in the inserted column list.
  * Otherwise the run fails with the statement and the file that sent it.
  *
- * BACKGROUND JOBS (cross-user by design) mark their SQL with a leading comment
- *   /* background:<job> *\/
- * and `background:<job>` must be in UNSCOPED_ALLOW_LIST below, with the reason it may scan across
- * users; admin-only reports over all users use /* admin:<report> *\/ and the account directory
- * (lookup by email / provider identity) /* directory:<lookup> *\/. A marker that is not listed fails the check too. New jobs (e.g. the
- * memory learner, already listed as background:learner) put the marker first in their SQL and, if
- * new, add ONE line here. (A per-pool application_name was rejected: pools are shared by requests
- * and jobs, and the marker travels with the statement into pg_stat_activity and the server log.) DDL (migrations, test schema probes) and statements that touch no
- * user table are out of scope.
+ * MARKERS. A statement that is meant to reach many users (or find a user by something other than
+ * its id) starts with a comment naming why, and the name must be in UNSCOPED_ALLOW_LIST below:
+ *   /* background:<job> *\/      a job outside any request (sweeps, the memory learner, backup)
+ *   /* admin:<report> *\/        an admin-only report over all users
+ *   /* directory:<lookup> *\/    the account directory (sign-in by email / provider identity)
+ * An unlisted marker fails the check too. A new job (the memory learner is already listed as
+ * background:learner) puts its marker first in its SQL and, if new, adds ONE line to the list.
+ * A per-pool application_name was rejected: pools are shared by requests and jobs, while the
+ * marker travels with the statement (into pg_stat_activity and the server log too). DDL
+ * (migrations, test schema probes) and statements that touch no user table are out of scope.
  *
  * Set PLANNER_STATEMENT_LOG=<file> to also write the distinct statements as JSON lines.
  */
@@ -42,7 +43,7 @@ import pg from 'pg';
  */
 export const UNSCOPED_ALLOW_LIST: Record<string, string> = {
   'background:events-retention':
-    'outbox retention sweep: deletes events older than PLANNER_EVENT_RETENTION_DAYS for all users, in batches (on Citus a multi-shard DELETE, fine for a sweep)',
+    'outbox retention sweep: deletes events older than PLANNER_OUTBOX_RETENTION_DAYS for all users, in batches (on Citus a multi-shard DELETE, fine for a sweep)',
   'background:idempotency-sweep': 'expired idempotency keys of all users, in batches (TTL sweep)',
   'background:operator-cli': 'operator commands over all accounts (`planner users list`), not a request',
   'background:learner': 'memory learner (memory branch): batch pass over many users, outside any request',
