@@ -25,6 +25,12 @@ export interface Config {
   readonly host: string;
   /** DATABASE_URL: Postgres connection string; unset → embedded Postgres in dataDir. Secret. */
   readonly databaseUrl: string | null;
+  /**
+   * PLANNER_EVENTS_DATABASE_URL: where the event hub's LISTEN connection goes; unset → the same
+   * database as the pool. Set it when DATABASE_URL is a PgBouncer in transaction mode (LISTEN needs
+   * a session: docs/scaling.md). Secret.
+   */
+  readonly eventsDatabaseUrl: string | null;
   /** PLANNER_DATA_DIR: data directory (embedded Postgres, generated secret). Default ./.planner-data. */
   readonly dataDir: string;
   /** PLANNER_JWT_SECRET: HS256 secret (≥ 32 chars); unset → generated once into dataDir. Secret. */
@@ -68,6 +74,10 @@ export interface Config {
   readonly maxSubscriptionsPerConnection: number;
   /** PLANNER_WS_MAX_BUFFERED_BYTES: a socket whose send buffer exceeds this is closed. Default 4 MiB. */
   readonly wsMaxBufferedBytes: number;
+  /** PLANNER_MAX_WS_CONNECTIONS: open WebSockets per instance; the next upgrade gets 503. Default 10000. */
+  readonly maxWsConnections: number;
+  /** PLANNER_DB_POOL_SIZE: the server's Postgres connection pool size per instance. Default 20. */
+  readonly dbPoolSize: number;
   /** PLANNER_FLAGS_POLL_MS: how often the features payload's version is polled. Default 1000 (≤ 5000). */
   readonly flagsPollMs: number;
   /** GROWTHBOOK_API_HOST: remote GrowthBook (with GROWTHBOOK_CLIENT_KEY); null → the database payload. */
@@ -235,6 +245,10 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL', 'a postgres:// or postgresql:// URL', '<redacted>');
   }
+  const eventsDatabaseUrl = str(env, 'PLANNER_EVENTS_DATABASE_URL') ?? null;
+  if (eventsDatabaseUrl !== null && !/^postgres(ql)?:\/\//.test(eventsDatabaseUrl)) {
+    throw new ConfigError('PLANNER_EVENTS_DATABASE_URL', 'a postgres:// or postgresql:// URL', '<redacted>');
+  }
   const jwtSecret = str(env, 'PLANNER_JWT_SECRET') ?? null;
   if (jwtSecret !== null && jwtSecret.length < 32) {
     throw new ConfigError('PLANNER_JWT_SECRET', 'at least 32 characters', `<${jwtSecret.length} characters>`);
@@ -265,6 +279,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     port: int(env, 'PORT', 4000, 0, 65535),
     host,
     databaseUrl,
+    eventsDatabaseUrl,
     dataDir: path.resolve(cwd, str(env, 'PLANNER_DATA_DIR') ?? '.planner-data'),
     jwtSecret,
     jwtIssuer: str(env, 'PLANNER_JWT_ISSUER') ?? 'smart-personal-planner',
@@ -286,6 +301,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     outboxRetentionDays: int(env, 'PLANNER_OUTBOX_RETENTION_DAYS', 7, 1, 3650),
     maxSubscriptionsPerConnection: int(env, 'PLANNER_MAX_SUBSCRIPTIONS_PER_CONNECTION', 20, 1, 1000),
     wsMaxBufferedBytes: int(env, 'PLANNER_WS_MAX_BUFFERED_BYTES', 4 * 1_048_576, 65_536, 1_073_741_824),
+    maxWsConnections: int(env, 'PLANNER_MAX_WS_CONNECTIONS', 10_000, 1, 1_000_000),
+    dbPoolSize: int(env, 'PLANNER_DB_POOL_SIZE', 20, 2, 1000),
     flagsPollMs: int(env, 'PLANNER_FLAGS_POLL_MS', 1000, 50, 5000),
     growthbookApiHost,
     growthbookClientKey,

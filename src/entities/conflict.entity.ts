@@ -3,11 +3,12 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
 /** A detected scheduling conflict and the alternatives offered for it. */
 @Entity({ name: 'conflicts' })
 export class ConflictEntity {
+  /** The distribution key (Citus): first column of the primary key (user_id, id). */
+  @PrimaryColumn('uuid', { name: 'user_id' })
+  userId!: string;
+
   @PrimaryColumn('uuid')
   id!: string;
-
-  @Column('uuid', { name: 'user_id' })
-  userId!: string;
 
   @Column('enum', {
     enumName: 'conflict_kind',

@@ -4,11 +4,12 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 @Entity({ name: 'goals' })
 @Index('goals_user_created_idx', ['userId', 'createdAt', 'id'])
 export class GoalEntity {
+  /** The distribution key (Citus): first column of the primary key (user_id, id). */
+  @PrimaryColumn('uuid', { name: 'user_id' })
+  userId!: string;
+
   @PrimaryColumn('uuid')
   id!: string;
-
-  @Column('uuid', { name: 'user_id' })
-  userId!: string;
 
   @Column('text')
   title!: string;

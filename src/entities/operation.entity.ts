@@ -3,11 +3,12 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
 /** One recorded operation: the audit trail and the undo/redo source. Append-only (trigger-enforced). */
 @Entity({ name: 'operations' })
 export class OperationEntity {
+  /** The distribution key (Citus): first column of the primary key (user_id, id). */
+  @PrimaryColumn('uuid', { name: 'user_id' })
+  userId!: string;
+
   @PrimaryColumn('uuid')
   id!: string;
-
-  @Column('uuid', { name: 'user_id' })
-  userId!: string;
 
   @Column('bigint')
   seq!: string;

@@ -5,11 +5,12 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 @Index('tasks_user_created_idx', ['userId', 'createdAt', 'id'])
 @Index('tasks_user_status_idx', ['userId', 'status'])
 export class TaskEntity {
+  /** The distribution key (Citus): first column of the primary key (user_id, id). */
+  @PrimaryColumn('uuid', { name: 'user_id' })
+  userId!: string;
+
   @PrimaryColumn('uuid')
   id!: string;
-
-  @Column('uuid', { name: 'user_id' })
-  userId!: string;
 
   @Column('text')
   title!: string;

@@ -3,11 +3,12 @@ import { Column, Entity, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
 /** Audit trail of sign-in identity: role changes, revocations, provider users created, email changes. */
 @Entity({ name: 'user_auth_audit' })
 export class UserAuthAuditEntity {
+  /** The distribution key (Citus): first column of the primary key (user_id, id). */
+  @PrimaryColumn('uuid', { name: 'user_id' })
+  userId!: string;
+
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id!: string;
-
-  @Column('uuid', { name: 'user_id' })
-  userId!: string;
 
   @Column('timestamptz', { default: () => 'now()' })
   at!: Date;

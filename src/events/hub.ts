@@ -387,8 +387,8 @@ export class EventHub {
     let total = 0;
     for (;;) {
       const rows = (await this.ds.query(
-        `WITH doomed AS (SELECT id FROM events WHERE created_at < $1 ORDER BY created_at LIMIT ${CLEANUP_BATCH})
-         DELETE FROM events e USING doomed WHERE e.id = doomed.id RETURNING 1 AS x`,
+        `/* background:events-retention */ WITH doomed AS (SELECT user_id, id FROM events WHERE created_at < $1 ORDER BY created_at LIMIT ${CLEANUP_BATCH})
+         DELETE FROM events e USING doomed WHERE e.user_id = doomed.user_id AND e.id = doomed.id RETURNING 1 AS x`,
         [cutoff],
       )) as unknown;
       // TypeORM answers a DELETE … RETURNING with [rows, affected].

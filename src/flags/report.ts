@@ -36,12 +36,12 @@ export async function rolloutAggregates(
   const experiment = filter.experiment ?? null;
   const since = filter.since ?? null;
   const exposures = (await ds.query(
-    `SELECT experiment, variant, count(*)::int AS users FROM experiment_exposures
+    `/* admin:rollout-report */ SELECT experiment, variant, count(*)::int AS users FROM experiment_exposures
      WHERE $1::text IS NULL OR experiment = $1 GROUP BY experiment, variant`,
     [experiment],
   )) as Array<{ experiment: string; variant: string; users: number }>;
   const usage = (await ds.query(
-    `SELECT experiment, variant, metric, sum(count)::bigint AS count, count(DISTINCT user_id)::int AS users
+    `/* admin:rollout-report */ SELECT experiment, variant, metric, sum(count)::bigint AS count, count(DISTINCT user_id)::int AS users
      FROM feature_usage
      WHERE ($1::text IS NULL OR experiment = $1) AND ($2::date IS NULL OR day >= $2::date)
      GROUP BY experiment, variant, metric`,

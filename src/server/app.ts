@@ -165,7 +165,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       intervalMs: config.idempotencySweepMs,
       log: (msg, fields) => log.warn(msg, fields),
     });
-    const events = new EventHub(db.dataSource, db.url, {
+    const events = new EventHub(db.dataSource, config.eventsDatabaseUrl ?? db.url, {
       retentionDays: config.outboxRetentionDays,
       now: () => clock.now(),
       log: (msg, fields) => log.warn(msg, fields),
@@ -297,6 +297,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       noIntrospection: false, // every WebSocket connection is authenticated (onConnect)
       maxOperationsPerConnection: config.maxSubscriptionsPerConnection,
       maxBufferedBytes: config.wsMaxBufferedBytes,
+      maxConnections: config.maxWsConnections,
       formatError,
       production: !devMode,
       log,

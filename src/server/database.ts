@@ -72,7 +72,11 @@ export async function openDatabase(
     });
     url = embedded.url;
   }
-  const dataSource = createDataSource(url, { applicationName, lockTimeoutMs: config.lockTimeoutMs });
+  const dataSource = createDataSource(url, {
+    applicationName,
+    lockTimeoutMs: config.lockTimeoutMs,
+    poolSize: config.dbPoolSize,
+  });
   try {
     await dataSource.initialize();
   } catch (err) {

@@ -58,6 +58,8 @@ export interface WebSocketOptions {
    * not yet written to the network. Over it, the socket is closed with 1013.
    */
   maxBufferedBytes: number;
+  /** Open WebSockets on this instance; an upgrade beyond it is answered 503 (Retry-After). */
+  maxConnections: number;
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   production: boolean;
   log: Logger;
@@ -265,6 +267,14 @@ export function createWebSocketServer(opts: WebSocketOptions): GraphQLWebSocketS
 
   return {
     handleUpgrade(req, socket, head) {
+      if (wss.clients.size >= opts.maxConnections) {
+        log.warn('websocket refused: connection limit', { limit: opts.maxConnections });
+        socket.end(
+          'HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nConnection: close\r\nContent-Type: text/plain\r\n' +
+            `Content-Length: 40\r\n\r\nToo many WebSocket connections: retry.\r\n`,
+        );
+        return;
+      }
       wss.handleUpgrade(req, socket, head, (ws) => {
         coalesceWrites(ws, socket);
         wss.emit('connection', ws, req);

@@ -60,7 +60,7 @@ export class IdempotencySweeper {
         let total = 0;
         for (;;) {
           const rows = (await this.ds.query(
-            `WITH doomed AS (SELECT user_id, key FROM idempotency_keys WHERE created_at <= $1 LIMIT ${BATCH})
+            `/* background:idempotency-sweep */ WITH doomed AS (SELECT user_id, key FROM idempotency_keys WHERE created_at <= $1 LIMIT ${BATCH})
              DELETE FROM idempotency_keys k USING doomed
              WHERE k.user_id = doomed.user_id AND k.key = doomed.key RETURNING 1 AS x`,
             [cutoff],

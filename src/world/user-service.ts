@@ -61,7 +61,7 @@ export class UserService {
     const name = (displayName?.trim() || normalized.split('@')[0]!).slice(0, 200);
     const now = this.clock.now();
     const rows = (await this.ds.query(
-      `INSERT INTO users (email, display_name, time_zone, working_hours, daily_capacity_minutes, created_at, updated_at)
+      `/* directory:email */ INSERT INTO users (email, display_name, time_zone, working_hours, daily_capacity_minutes, created_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $6)
        ON CONFLICT ((lower(email))) DO NOTHING
        RETURNING *`,
@@ -75,9 +75,10 @@ export class UserService {
       ],
     )) as UserRow[];
     if (rows[0]) return mapUser(rows[0]);
-    const existing = (await this.ds.query('SELECT * FROM users WHERE lower(email) = lower($1)', [
-      normalized,
-    ])) as UserRow[];
+    const existing = (await this.ds.query(
+      '/* directory:email */ SELECT * FROM users WHERE lower(email) = lower($1)',
+      [normalized],
+    )) as UserRow[];
     return mapUser(existing[0]!);
   }
 
@@ -144,16 +145,17 @@ export class UserService {
 
   /** The user with this email (case-insensitive), or null. */
   async findByEmail(email: string): Promise<UserView | null> {
-    const rows = (await this.ds.query('SELECT * FROM users WHERE lower(email) = lower($1)', [
-      email.trim(),
-    ])) as UserRow[];
+    const rows = (await this.ds.query(
+      '/* directory:email */ SELECT * FROM users WHERE lower(email) = lower($1)',
+      [email.trim()],
+    )) as UserRow[];
     return rows[0] ? mapUser(rows[0]) : null;
   }
 
   /** Every user's sign-in state, by email (`planner users list`). */
   async listAuth(): Promise<UserAuthRow[]> {
     const rows = (await this.ds.query(
-      `SELECT id, email, role, valid_after, provider_issuer, provider_subject, created_at
+      `/* background:operator-cli */ SELECT id, email, role, valid_after, provider_issuer, provider_subject, created_at
        FROM users ORDER BY lower(email)`,
     )) as AuthRow[];
     return rows.map(mapAuthRow);
@@ -205,7 +207,7 @@ export class UserService {
     const now = this.clock.now();
     const byEmail = await this.findByEmail(email);
     const linked = (await this.ds.query(
-      'SELECT * FROM users WHERE provider_issuer = $1 AND provider_subject = $2',
+      '/* directory:provider-identity */ SELECT * FROM users WHERE provider_issuer = $1 AND provider_subject = $2',
       [claims.issuer, claims.subject],
     )) as UserRow[];
     let id: string;
@@ -231,7 +233,7 @@ export class UserService {
       }
       const name = (claims.name?.trim() || email.split('@')[0]!).slice(0, 200);
       const rows = (await this.ds.query(
-        `INSERT INTO users (email, display_name, time_zone, working_hours, daily_capacity_minutes,
+        `/* directory:provider-identity */ INSERT INTO users (email, display_name, time_zone, working_hours, daily_capacity_minutes,
                             provider_issuer, provider_subject, role, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
          ON CONFLICT DO NOTHING

@@ -132,7 +132,7 @@ export function buildWrite(
       FROM jsonb_to_recordset(${p(JSON.stringify(upserts.map(taskJson)))}::jsonb) AS r(id uuid, title text, notes text,
         status task_status, priority task_priority, estimate_minutes int, due_at timestamptz, scheduled_start timestamptz,
         scheduled_end timestamptz, tags text[], goal_id uuid, version int, created_at timestamptz, updated_at timestamptz)
-      ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, notes = EXCLUDED.notes, status = EXCLUDED.status,
+      ON CONFLICT (user_id, id) DO UPDATE SET title = EXCLUDED.title, notes = EXCLUDED.notes, status = EXCLUDED.status,
         priority = EXCLUDED.priority, estimate_minutes = EXCLUDED.estimate_minutes, due_at = EXCLUDED.due_at,
         scheduled_start = EXCLUDED.scheduled_start, scheduled_end = EXCLUDED.scheduled_end, tags = EXCLUDED.tags,
         goal_id = EXCLUDED.goal_id, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
@@ -174,7 +174,7 @@ export function buildWrite(
       FROM jsonb_to_recordset(${p(JSON.stringify(goalUpserts.map(goalJson)))}::jsonb) AS r(id uuid, title text,
         status goal_status, priority task_priority, target_date timestamptz, version int, created_at timestamptz,
         updated_at timestamptz)
-      ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, status = EXCLUDED.status, priority = EXCLUDED.priority,
+      ON CONFLICT (user_id, id) DO UPDATE SET title = EXCLUDED.title, status = EXCLUDED.status, priority = EXCLUDED.priority,
         target_date = EXCLUDED.target_date, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
       WHERE goals.user_id = $1)`);
   }

@@ -70,6 +70,7 @@ describe('websocket layer (e2e, stub schema)', () => {
       noIntrospection: false,
       maxOperationsPerConnection: 2,
       maxBufferedBytes: 4 * 1024 * 1024,
+      maxConnections: 1000,
       formatError: createFormatError({ devMode: false, log: silentLogger }),
       production: false,
       log: silentLogger,

@@ -58,3 +58,63 @@ describe('config: identity provider (issue 13)', () => {
     expect(() => loadConfig({ ...provider, PLANNER_JWKS_URL: 'file:///etc/keys' })).to.throw(ConfigError);
   });
 });
+
+describe('config: the limits of issue 16 (safe defaults, validated)', () => {
+  it('defaults: 10,000 WebSockets per instance and a pool of 20 connections', () => {
+    const c = loadConfig({});
+    expect(c.maxWsConnections).to.equal(10_000);
+    expect(c.dbPoolSize).to.equal(20);
+  });
+
+  it('accepts values in range and refuses others, naming the variable', () => {
+    expect(loadConfig({ PLANNER_MAX_WS_CONNECTIONS: '3' }).maxWsConnections).to.equal(3);
+    expect(loadConfig({ PLANNER_DB_POOL_SIZE: '5' }).dbPoolSize).to.equal(5);
+    for (const [name, bad] of [
+      ['PLANNER_MAX_WS_CONNECTIONS', '0'],
+      ['PLANNER_MAX_WS_CONNECTIONS', 'many'],
+      ['PLANNER_DB_POOL_SIZE', '1'],
+      ['PLANNER_DB_POOL_SIZE', '1001'],
+    ] as const) {
+      expect(() => loadConfig({ [name]: bad }), `${name}=${bad}`)
+        .to.throw(ConfigError)
+        .with.property('message')
+        .that.matches(new RegExp(`^${name}: `));
+    }
+  });
+
+  it('every other limit of the list has a bounded default', () => {
+    const c = loadConfig({});
+    expect({
+      undoDepth: c.undoDepth,
+      outboxRetentionDays: c.outboxRetentionDays,
+      maxSubscriptionsPerConnection: c.maxSubscriptionsPerConnection,
+      wsMaxBufferedBytes: c.wsMaxBufferedBytes,
+      maxBodyBytes: c.maxBodyBytes,
+      maxInFlightPerUser: c.maxInFlightPerUser,
+      maxQueuedPerUser: c.maxQueuedPerUser,
+    }).to.deep.equal({
+      undoDepth: 100,
+      outboxRetentionDays: 7,
+      maxSubscriptionsPerConnection: 20,
+      wsMaxBufferedBytes: 4 * 1_048_576,
+      maxBodyBytes: 1_048_576,
+      maxInFlightPerUser: 4,
+      maxQueuedPerUser: 100,
+    });
+    expect(() => loadConfig({ PLANNER_UNDO_DEPTH: '0' })).to.throw(ConfigError);
+    expect(() => loadConfig({ PLANNER_OUTBOX_RETENTION_DAYS: '0' })).to.throw(ConfigError);
+  });
+});
+
+describe('config: PLANNER_EVENTS_DATABASE_URL', () => {
+  it('is unset by default (the pool’s database) and must be a postgres URL', () => {
+    expect(loadConfig({}).eventsDatabaseUrl).to.equal(null);
+    expect(loadConfig({ PLANNER_EVENTS_DATABASE_URL: 'postgres://u@db:5432/p' }).eventsDatabaseUrl).to.equal(
+      'postgres://u@db:5432/p',
+    );
+    expect(() => loadConfig({ PLANNER_EVENTS_DATABASE_URL: 'mysql://x' }))
+      .to.throw(ConfigError)
+      .with.property('message')
+      .that.matches(/^PLANNER_EVENTS_DATABASE_URL: /);
+  });
+});
