@@ -13,12 +13,16 @@
  *   user lands on the slot of its previous one; every scheduleTask moves a task onto another's
  *   slot), spread over 250 users and on one user; `{ me { id } }` over the 250 users; a
  *   `tasks(first: 20)` page for 10 users holding 25 tasks each.
- * - Each figure: req/s, p50/p99 latency, errors, RATE_LIMITED answers (apart), and its ratio to its
- *   ceiling at the same concurrency (writes to the pg loop, reads to bare Apollo).
+ * - Each figure: req/s, p50/p99 latency, errors, RATE_LIMITED answers (apart), its ratio to its
+ *   ceiling at the same concurrency (writes to the pg loop, reads to bare Apollo), and on Linux the
+ *   CPU milliseconds per answered request of the serving process, of the embedded Postgres (all
+ *   its processes; not with DATABASE_URL, a server shared with others) and of this load generator:
+ *   on a shared machine throughput swings with the neighbours, the CPU a request costs much less.
  *
  * Every run stops by itself: BENCH_WRITE_MS (default 4000) after a 500 ms warm-up, or at 20,000
  * requests; every request times out after 10 s. Loopback only. About 2 minutes in all.
  */
+import { treeCpuMs, parentPid } from './support/cpu';
 import { freePort } from './support/env';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -115,6 +119,7 @@ async function pgLoop(url: string, table: string, clients: number): Promise<Load
   const latencies: number[] = [];
   let errors = 0;
   let sent = 0;
+  let answered = 0;
   let measuring = false;
   let stopNow = false;
   let from = 0;
@@ -131,6 +136,7 @@ async function pgLoop(url: string, table: string, clients: number): Promise<Load
         await c.query(`INSERT INTO ${table} (user_id, title) VALUES ($1, $2)`, [user, 'bench']);
         await c.query('COMMIT');
         const t1 = performance.now();
+        answered++;
         if (counted) {
           latencies.push(t1 - t0);
           to = Math.max(to, t1);
@@ -162,7 +168,43 @@ async function pgLoop(url: string, table: string, clients: number): Promise<Load
     p99_ms: Math.round(percentile(sorted, 0.99) * 100) / 100,
     errors,
     rate_limited: 0,
+    answered,
   };
+}
+
+/** The processes whose CPU a figure reports (pids; null: not measurable here). */
+interface CpuProbes {
+  /** The process serving the requests (the server, or the bare Apollo ceiling). */
+  server: number | null;
+  /** The embedded Postgres's postmaster (its backends and helpers, exited ones included). */
+  postgres: number | null;
+}
+
+/**
+ * Runs one figure and adds its CPU per answered request: the serving process tree (its embedded
+ * Postgres left out), the embedded Postgres (not measurable on a shared DATABASE_URL server) and
+ * this process (the load generator; the pg loop's client too).
+ */
+async function withCpu(probes: CpuProbes, run: () => Promise<LoadResult>): Promise<LoadResult> {
+  const server = () => (probes.server === null ? null : treeCpuMs(probes.server, { exclude: 'postgres' }));
+  const pg = () => (probes.postgres === null ? null : treeCpuMs(probes.postgres, { reaped: true }));
+  const self = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const before = { server: server(), pg: pg(), self: self() };
+  const r = await run();
+  const after = { server: server(), pg: pg(), self: self() };
+  const n = Math.max(1, r.answered ?? r.requests);
+  const per = (a: number | null, b: number | null) =>
+    a === null || b === null ? null : round((b - a) / n, 2);
+  const cpu: Record<string, number> = {};
+  const s = per(before.server, after.server);
+  if (s !== null) cpu['server'] = s;
+  const p = per(before.pg, after.pg);
+  if (p !== null) cpu['postgres'] = p;
+  cpu['load_generator'] = round((after.self - before.self) / n, 2);
+  return { ...r, cpu_ms_per_request: cpu };
 }
 
 interface BenchUser {
@@ -350,6 +392,14 @@ export async function run(): Promise<Record<string, unknown>> {
 
     const admin = new Client({ connectionString: pgUrl });
     await admin.connect();
+    // The embedded Postgres's postmaster (the parent of any backend), for its CPU per request.
+    const pgRoot = config.databaseUrl
+      ? null
+      : parentPid(
+          Number((await admin.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid),
+        );
+    const serverProbes: CpuProbes = { server: server.child.pid ?? null, postgres: pgRoot };
+    const bareProbes: CpuProbes = { server: bare.child.pid ?? null, postgres: null };
     await admin.query(
       `CREATE TABLE ${table} (id bigserial PRIMARY KEY, user_id uuid NOT NULL, title text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`,
     );
@@ -364,14 +414,16 @@ export async function run(): Promise<Record<string, unknown>> {
     const ceilings: Record<string, unknown> = {};
     for (const c of CONCURRENCY) {
       log(`c=${c}: ceilings`);
-      const apollo = await runLoad({
-        url: bareUrl,
-        clients: c,
-        durationMs: DURATION_MS,
-        maxRequests: MAX_REQUESTS,
-        next: () => ({ token: null, body: '{"query":"{ hello }"}' }),
-      });
-      const loop = await pgLoop(pgUrl, table, c);
+      const apollo = await withCpu(bareProbes, () =>
+        runLoad({
+          url: bareUrl,
+          clients: c,
+          durationMs: DURATION_MS,
+          maxRequests: MAX_REQUESTS,
+          next: () => ({ token: null, body: '{"query":"{ hello }"}' }),
+        }),
+      );
+      const loop = await withCpu({ server: null, postgres: pgRoot }, () => pgLoop(pgUrl!, table, c));
       ceilings[`c${c}`] = { bare_apollo: apollo, pg_loop: loop };
       const vsPg = (r: LoadResult) => ({ ...r, ratio_to_pg_loop: round(r.rps / loop.rps) });
       const vsApollo = (r: LoadResult) => ({ ...r, ratio_to_bare_apollo: round(r.rps / apollo.rps) });
@@ -385,56 +437,68 @@ export async function run(): Promise<Record<string, unknown>> {
         stats(),
       ];
       log(`c=${c}: createTask over ${SPREAD_USERS} users`);
-      const createSpread = await runLoad({
-        url,
-        clients: c,
-        durationMs: DURATION_MS,
-        maxRequests: MAX_REQUESTS,
-        next: () => createCall(spread[g++ % spread.length]!),
-        judge: mutationJudge('createTask', createSpreadStats),
-      });
+      const createSpread = await withCpu(serverProbes, () =>
+        runLoad({
+          url,
+          clients: c,
+          durationMs: DURATION_MS,
+          maxRequests: MAX_REQUESTS,
+          next: () => createCall(spread[g++ % spread.length]!),
+          judge: mutationJudge('createTask', createSpreadStats),
+        }),
+      );
       log(`c=${c}: createTask on one user`);
-      const createSolo = await runLoad({
-        url,
-        clients: c,
-        durationMs: DURATION_MS,
-        maxRequests: MAX_REQUESTS,
-        next: () => createCall(solo),
-        judge: mutationJudge('createTask', createSoloStats),
-      });
+      const createSolo = await withCpu(serverProbes, () =>
+        runLoad({
+          url,
+          clients: c,
+          durationMs: DURATION_MS,
+          maxRequests: MAX_REQUESTS,
+          next: () => createCall(solo),
+          judge: mutationJudge('createTask', createSoloStats),
+        }),
+      );
       log(`c=${c}: scheduleTask over ${SPREAD_USERS} users`);
-      const scheduleSpread = await runLoad({
-        url,
-        clients: c,
-        durationMs: DURATION_MS,
-        maxRequests: MAX_REQUESTS,
-        next: () => scheduleCall(spread[g++ % spread.length]!),
-        judge: mutationJudge('scheduleTask', scheduleSpreadStats),
-      });
+      const scheduleSpread = await withCpu(serverProbes, () =>
+        runLoad({
+          url,
+          clients: c,
+          durationMs: DURATION_MS,
+          maxRequests: MAX_REQUESTS,
+          next: () => scheduleCall(spread[g++ % spread.length]!),
+          judge: mutationJudge('scheduleTask', scheduleSpreadStats),
+        }),
+      );
       log(`c=${c}: scheduleTask on one user`);
-      const scheduleSolo = await runLoad({
-        url,
-        clients: c,
-        durationMs: DURATION_MS,
-        maxRequests: MAX_REQUESTS,
-        next: () => scheduleCall(solo),
-        judge: mutationJudge('scheduleTask', scheduleSoloStats),
-      });
+      const scheduleSolo = await withCpu(serverProbes, () =>
+        runLoad({
+          url,
+          clients: c,
+          durationMs: DURATION_MS,
+          maxRequests: MAX_REQUESTS,
+          next: () => scheduleCall(solo),
+          judge: mutationJudge('scheduleTask', scheduleSoloStats),
+        }),
+      );
       log(`c=${c}: reads`);
-      const me = await runLoad({
-        url,
-        clients: c,
-        durationMs: DURATION_MS,
-        maxRequests: MAX_REQUESTS,
-        next: () => ({ token: spread[g++ % spread.length]!.token, body: ME }),
-      });
-      const page = await runLoad({
-        url,
-        clients: c,
-        durationMs: DURATION_MS,
-        maxRequests: MAX_REQUESTS,
-        next: () => ({ token: readers[g++ % readers.length]!.token, body: PAGE }),
-      });
+      const me = await withCpu(serverProbes, () =>
+        runLoad({
+          url,
+          clients: c,
+          durationMs: DURATION_MS,
+          maxRequests: MAX_REQUESTS,
+          next: () => ({ token: spread[g++ % spread.length]!.token, body: ME }),
+        }),
+      );
+      const page = await withCpu(serverProbes, () =>
+        runLoad({
+          url,
+          clients: c,
+          durationMs: DURATION_MS,
+          maxRequests: MAX_REQUESTS,
+          next: () => ({ token: readers[g++ % readers.length]!.token, body: PAGE }),
+        }),
+      );
       out[`c${c}`] = {
         createTask_spread: {
           ...vsPg(createSpread),

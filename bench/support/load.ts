@@ -42,6 +42,10 @@ export interface LoadResult {
   p99_ms: number;
   errors: number;
   rate_limited: number;
+  /** Every request answered, the warm-up's included (CPU per request is counted over them all). */
+  answered?: number;
+  /** CPU milliseconds per answered request, by process (write bench, Linux only). */
+  cpu_ms_per_request?: Record<string, number>;
   /** Up to three distinct error reasons, for the reader. */
   error_samples?: string[];
 }
@@ -124,6 +128,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   let errors = 0;
   let rateLimited = 0;
   let sent = 0;
+  let answered = 0;
   let measuring = false;
   let stop = false;
   let measuredFrom = 0;
@@ -147,6 +152,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
         verdict = { kind: 'error', reason: err instanceof Error ? err.message : String(err) };
       }
       const t1 = performance.now();
+      answered++;
       if (!counted) continue;
       measuredTo = Math.max(measuredTo, t1);
       if (verdict.kind === 'ok') latencies.push(t1 - t0);
@@ -182,6 +188,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     p99_ms: round(percentile(sorted, 0.99)),
     errors,
     rate_limited: rateLimited,
+    answered,
     ...(reasons.size > 0 ? { error_samples: [...reasons] } : {}),
   };
 }

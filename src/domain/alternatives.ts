@@ -3,9 +3,16 @@
  * Every proposal is verified with the conflict engine before it is offered.
  */
 import { createHash } from 'node:crypto';
-import { DateTime } from 'luxon';
 import { detectConflicts, IntervalIndex, isScheduled, scheduledItems, type Sched } from './conflicts';
-import { addDaysToKey, dayKeyDiff, DayCalendar, freeGaps, overlapMs } from './time';
+import {
+  addDaysToKey,
+  dayKeyDiff,
+  DayCalendar,
+  formatLocalInstant,
+  formatLocalSlot,
+  freeGaps,
+  overlapMs,
+} from './time';
 import {
   PRIORITIES,
   type AlternativeProposal,
@@ -59,20 +66,6 @@ export function formatDuration(minutes: number): string {
   const rest = m % 60;
   if (h === 0) return `${rest} min`;
   return rest === 0 ? `${h} h` : `${h} h ${rest} min`;
-}
-
-/** "Tue 1 Dec 10:00–11:00" in the user's zone ("24:00" for an end at the next local midnight). */
-function formatSlot(start: number, end: number, tz: string): string {
-  const s = DateTime.fromMillis(start, { zone: tz, locale: 'en-GB' });
-  const e = DateTime.fromMillis(end, { zone: tz, locale: 'en-GB' });
-  const endText =
-    e.toISODate() !== s.toISODate() && e.hour === 0 && e.minute === 0 ? '24:00' : e.toFormat('HH:mm');
-  return `${s.toFormat('ccc d LLL HH:mm')}–${endText}`;
-}
-
-/** "Fri 4 Dec 17:00" in the user's zone. */
-function formatInstant(ms: number, tz: string): string {
-  return DateTime.fromMillis(ms, { zone: tz, locale: 'en-GB' }).toFormat('ccc d LLL HH:mm');
 }
 
 /** Returns `tasks` with the task `taskId` replaced by `patch` applied to it. */
@@ -172,7 +165,7 @@ export function proposeAlternatives(
     const end = c.end === null ? null : new Date(c.end);
     const head =
       c.action === 'MOVE'
-        ? `Move ${JSON.stringify(c.task.title)} to ${formatSlot(c.start!, c.end!, settings.timeZone)} ` +
+        ? `Move ${JSON.stringify(c.task.title)} to ${formatLocalSlot(c.start!, c.end!, settings.timeZone)} ` +
           `(${settings.timeZone})`
         : `Unschedule ${JSON.stringify(c.task.title)} (move it to the backlog)`;
     return {
@@ -376,7 +369,7 @@ function moveCandidates(
         );
       }
       reasons.push('inside working hours');
-      if (task.dueAt) reasons.push(`before its due time ${formatInstant(task.dueAt.getTime(), tz)}`);
+      if (task.dueAt) reasons.push(`before its due time ${formatLocalInstant(task.dueAt.getTime(), tz)}`);
       if (hasDeps) reasons.push('after its dependencies end');
       if (hasDependents) reasons.push('before the tasks that depend on it');
       reasons.push(

@@ -7,7 +7,7 @@
  *   i.e. the transition instant;
  * - an ambiguous wall time (fall-back overlap) maps to its earlier instant (the earlier offset).
  */
-import { IANAZone } from 'luxon';
+import { DateTime, IANAZone } from 'luxon';
 import { WEEKDAYS, type LocalInterval, type UserSettings, type Weekday } from './types';
 
 /** A half-open interval of instants [start, end). */
@@ -387,4 +387,58 @@ export function freeGaps(
     if (end > cursor) gaps.push([cursor, end]);
   }
   return gaps;
+}
+
+/** en-GB short weekday names by Date#getUTCDay (Sunday first) and short month names, as luxon spells them. */
+const WEEKDAY_SHORT = Array.from({ length: 7 }, (_, i) =>
+  DateTime.utc(2024, 1, 7 + i)
+    .setLocale('en-GB')
+    .toFormat('ccc'),
+);
+const MONTH_SHORT = Array.from({ length: 12 }, (_, i) =>
+  DateTime.utc(2024, i + 1, 1)
+    .setLocale('en-GB')
+    .toFormat('LLL'),
+);
+const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
+
+/**
+ * The wall clock of `tz` at `ms`, as a Date whose UTC fields are the local ones; null when the
+ * offset is not a whole number of minutes (historical local mean times: callers fall back to luxon).
+ */
+function wallClock(ms: number, tz: string): Date | null {
+  const off = offsetMinutesAt(ms, tz);
+  return Number.isInteger(off) ? new Date(ms + off * MINUTE_MS) : null;
+}
+
+/**
+ * `ms` in `tz` as luxon's en-GB `toFormat('ccc d LLL HH:mm')` writes it ("Fri 4 Dec 17:00"), without
+ * luxon's formatter (a table and the memoised offset: this runs for every alternative offered).
+ */
+export function formatLocalInstant(ms: number, tz: string): string {
+  const w = wallClock(ms, tz);
+  if (!w) return DateTime.fromMillis(ms, { zone: tz, locale: 'en-GB' }).toFormat('ccc d LLL HH:mm');
+  return `${WEEKDAY_SHORT[w.getUTCDay()]} ${w.getUTCDate()} ${MONTH_SHORT[w.getUTCMonth()]} ${pad2(w.getUTCHours())}:${pad2(w.getUTCMinutes())}`;
+}
+
+/** "Tue 1 Dec 10:00–11:00" in `tz` ("24:00" for an end at the next local midnight). */
+export function formatLocalSlot(start: number, end: number, tz: string): string {
+  const s = wallClock(start, tz);
+  const e = wallClock(end, tz);
+  if (!s || !e) {
+    const ls = DateTime.fromMillis(start, { zone: tz, locale: 'en-GB' });
+    const le = DateTime.fromMillis(end, { zone: tz, locale: 'en-GB' });
+    const endText =
+      le.toISODate() !== ls.toISODate() && le.hour === 0 && le.minute === 0 ? '24:00' : le.toFormat('HH:mm');
+    return `${ls.toFormat('ccc d LLL HH:mm')}–${endText}`;
+  }
+  const sameDay =
+    s.getUTCFullYear() === e.getUTCFullYear() &&
+    s.getUTCMonth() === e.getUTCMonth() &&
+    s.getUTCDate() === e.getUTCDate();
+  const endText =
+    !sameDay && e.getUTCHours() === 0 && e.getUTCMinutes() === 0
+      ? '24:00'
+      : `${pad2(e.getUTCHours())}:${pad2(e.getUTCMinutes())}`;
+  return `${formatLocalInstant(start, tz)}–${endText}`;
 }

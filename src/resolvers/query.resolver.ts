@@ -1,4 +1,5 @@
 /** Query root: thin reads through the world's QueryService, scoped to the caller. */
+import { Kind, type GraphQLResolveInfo } from 'graphql';
 import type { ConflictStatus } from '../domain/types';
 import { toFlagUser } from '../flags/service';
 import type { TaskFilter } from '../world/query-service';
@@ -16,14 +17,29 @@ function read<T>(ctx: GraphQLContext, fn: () => Promise<T>): Promise<T> {
   return guard(() => tracked(ctx, fn));
 }
 
+/** True when every selection on the field is `id` or `__typename` (no fragments, no directives). */
+function onlyIdSelected(info: GraphQLResolveInfo): boolean {
+  for (const node of info.fieldNodes) {
+    if (!node.selectionSet) return false;
+    for (const sel of node.selectionSet.selections) {
+      if (sel.kind !== Kind.FIELD || (sel.directives?.length ?? 0) > 0) return false;
+      if (sel.name.value !== 'id' && sel.name.value !== '__typename') return false;
+    }
+  }
+  return true;
+}
+
 interface PageArgs {
   first?: number | null;
   after?: string | null;
 }
 
 export const queryResolvers = {
-  me: (_: unknown, __: unknown, ctx: GraphQLContext) => {
+  me: (_: unknown, __: unknown, ctx: GraphQLContext, info: GraphQLResolveInfo) => {
     const auth = requireAuth(ctx);
+    // The caller's id is known: the token named it and authentication checked the stored user
+    // (it exists, is not revoked). `{ me { id } }` needs no statement of its own.
+    if (onlyIdSelected(info)) return { id: auth.userId };
     return read(ctx, () => ctx.world.queries.me(auth.userId));
   },
   task: (_: unknown, args: { id: string }, ctx: GraphQLContext) =>

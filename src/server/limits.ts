@@ -17,6 +17,7 @@ import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import {
   GraphQLError,
+  Kind,
   type DocumentNode,
   type GraphQLSchema,
   type ParseOptions,
@@ -87,8 +88,31 @@ export function buildLimitRules(limits: Partial<QueryLimits> = {}): LimitRules {
     blockFieldSuggestion: { enabled: false }, // done by formatError in production, for both transports
   });
   const { validationRules } = armor.protect();
-  const checkCost: LimitRules['checkCost'] = (schema, document, operationName, variables) => {
+  // The cost of a document without variables never changes: computed once per parsed document
+  // (Apollo and graphql-ws reuse the DocumentNode of a query text they have seen).
+  const fixed = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, Map<string, number | null>>>();
+  const costFor = (
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+    variables: Record<string, unknown> | null | undefined,
+  ): number | null => {
+    const usesVariables = document.definitions.some(
+      (d) => d.kind === Kind.OPERATION_DEFINITION && (d.variableDefinitions?.length ?? 0) > 0,
+    );
+    if (usesVariables) return queryCost(schema, document, operationName, variables);
+    let bySchema = fixed.get(schema);
+    if (!bySchema) fixed.set(schema, (bySchema = new WeakMap()));
+    let byOp = bySchema.get(document);
+    if (!byOp) bySchema.set(document, (byOp = new Map()));
+    const key = operationName ?? '';
+    if (byOp.has(key)) return byOp.get(key)!;
     const cost = queryCost(schema, document, operationName, variables);
+    byOp.set(key, cost);
+    return cost;
+  };
+  const checkCost: LimitRules['checkCost'] = (schema, document, operationName, variables) => {
+    const cost = costFor(schema, document, operationName, variables);
     if (cost === null || cost <= l.maxCost) return null;
     return new GraphQLError(
       `Query cost ${cost} (rows the response may hold) is over the limit of ${l.maxCost}: ask for smaller pages or fewer nested lists.`,

@@ -16,6 +16,7 @@
  * Domain problems end in ROLLBACK and come back as `errors`. Only serialisation failures and
  * deadlocks are retried (once); anything else, a unique violation included, is a bug and surfaces.
  */
+import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { DataSource } from 'typeorm';
@@ -121,7 +122,25 @@ function liteToView(o: OpLite): OperationView {
  * per connection; the server may then reuse a generic plan.
  */
 function prepared(text: string, values: unknown[]): { name: string; text: string; values: unknown[] } {
-  return { name: `wp_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, text, values };
+  let name = preparedNames.get(text);
+  if (name === undefined) {
+    name = `wp_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+    if (preparedNames.size >= 1000) preparedNames.clear();
+    preparedNames.set(text, name);
+  }
+  return { name, text, values };
+}
+
+/** Statement names by text (a few dozen shapes): hashing a 2–3 kB text per statement is not free. */
+const preparedNames = new Map<string, string>();
+
+/**
+ * BEGIN, COMMIT and ROLLBACK: sent outside the trace, so they make no pg span (instrumentation-pg
+ * only traces inside a span). The phase spans around them (planner.load, planner.write) time them;
+ * a span each cost more than the statement itself on the server's side.
+ */
+function control(client: PoolClient, sql: 'BEGIN' | 'COMMIT' | 'ROLLBACK'): Promise<unknown> {
+  return context.with(ROOT_CONTEXT, () => client.query(sql));
 }
 
 /** The undo state from the loaded undo window's summary, as it is after `change` (if any). */
@@ -270,9 +289,15 @@ export class Runner {
         { code: 'VALIDATION', message: 'idempotencyKey must be 1–255 characters', path: ['idempotencyKey'] },
       ]);
     }
-    const hash = createHash('sha256')
-      .update(JSON.stringify({ kind: spec.kind, args: spec.args, onConflict: opts.onConflict ?? 'ALLOW' }))
-      .digest('hex');
+    // The request's fingerprint matters only to an idempotency key: not computed without one.
+    const hash =
+      key === null
+        ? ''
+        : createHash('sha256')
+            .update(
+              JSON.stringify({ kind: spec.kind, args: spec.args, onConflict: opts.onConflict ?? 'ALLOW' }),
+            )
+            .digest('hex');
     const client = await this.pool.connect();
     let inTx = false;
     let broken: Error | undefined;
@@ -284,7 +309,7 @@ export class Runner {
     };
     client.on('error', onError);
     try {
-      await client.query('BEGIN');
+      await control(client, 'BEGIN');
       inTx = true;
       const base = new LoadedWorld();
       const now = this.clock.now();
@@ -299,7 +324,7 @@ export class Runner {
         ),
       );
       if (!base.user) {
-        await client.query('ROLLBACK');
+        await control(client, 'ROLLBACK');
         inTx = false;
         return this.failure({ canUndo: false, canRedo: false, depth: 0, nextUndo: null }, [
           { code: 'NOT_FOUND', message: 'Your account no longer exists', path: null },
@@ -308,7 +333,7 @@ export class Runner {
       const undoNow = () => undoStateOf(base, this.opts.undoDepth);
       const prior = base.idempotency;
       if (key !== null && prior && now.getTime() - prior.created_at.getTime() < IDEMPOTENCY_TTL_MS) {
-        await client.query('ROLLBACK');
+        await control(client, 'ROLLBACK');
         inTx = false;
         if (prior.request_hash !== hash) {
           return this.failure(undoNow(), [
@@ -325,7 +350,7 @@ export class Runner {
       // Flags: evaluated once, in memory, from the user row just loaded; a refusal writes nothing.
       const gates = openGates(this.flags, base.user, spec, opts.onConflict);
       if (gates.refused.length > 0) {
-        await client.query('ROLLBACK');
+        await control(client, 'ROLLBACK');
         inTx = false;
         return this.failure(undoNow(), gates.refused, [], gates.evaluations());
       }
@@ -351,7 +376,7 @@ export class Runner {
             continue;
           }
           if (err instanceof DomainError) {
-            await client.query('ROLLBACK');
+            await control(client, 'ROLLBACK');
             inTx = false;
             const conflicts = err instanceof DomainErrorWithConflicts ? err.conflicts : [];
             return this.failure(undoNow(), err.details, conflicts, gates.evaluations());
@@ -362,7 +387,7 @@ export class Runner {
       const { write, lastEventSeq, result } = decided;
       await op.phaseAsync('write', async () => {
         await client.query(prepared(write.sql, write.params));
-        await client.query('COMMIT');
+        await control(client, 'COMMIT');
       });
       inTx = false;
       recordUsage(this.flags, gates, spec.kind, decided.tx);
@@ -375,7 +400,7 @@ export class Runner {
     } catch (err) {
       if (inTx) {
         try {
-          await client.query('ROLLBACK');
+          await control(client, 'ROLLBACK');
         } catch (e) {
           broken = e as Error; // the connection is unusable: do not return it to the pool
         }

@@ -192,6 +192,31 @@ describe('identity provider sign-in (issue 13)', function () {
     expect(codes(await gql(server.url, token, ME))).to.deep.equal(['UNAUTHENTICATED']);
   });
 
+  it('server (HS256) tokens: the signature is checked once per token, expiry on every request', async () => {
+    const email = `hs-once-${randomUUID()}@example.com`;
+    const user = await server.world.users.findOrCreateByEmail(email);
+    const token = mintToken(
+      TEST_JWT_SECRET,
+      server.config.jwtIssuer,
+      { userId: user.id, email, role: 'USER' },
+      60,
+      clock.now(),
+    );
+    const checks = server.auth.hsSignatureChecks;
+    for (let i = 0; i < 3; i++) {
+      const r = await gql<{ me: { id: string } }>(server.url, token, ME);
+      expect(r.data?.me.id).to.equal(user.id);
+    }
+    expect(server.auth.hsSignatureChecks, 'a token seen before is not verified again').to.equal(checks + 1);
+    // The same signature on other claims is another token text: verified (and refused) in full.
+    const [head, body, sig] = token.split('.');
+    const claims = JSON.parse(Buffer.from(body!, 'base64url').toString()) as Record<string, unknown>;
+    const tampered = `${head}.${Buffer.from(JSON.stringify({ ...claims, exp: Number(claims['exp']) + 3600 })).toString('base64url')}.${sig}`;
+    expect(codes(await gql(server.url, tampered, ME))).to.deep.equal(['UNAUTHENTICATED']);
+    clock.advance(60_000); // exactly at exp: no skew for server tokens
+    expect(codes(await gql(server.url, token, ME))).to.deep.equal(['UNAUTHENTICATED']);
+  });
+
   it('picks up a rotated key through its kid, and a flood of unknown kids fetches the JWKS at most once per cooldown', async () => {
     const rotated = await signingKey('RS256');
     const p = person('rotated');

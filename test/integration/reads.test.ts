@@ -290,4 +290,17 @@ describe('reads: per-request DataLoaders (statements per query)', function () {
       .slice(0, READ_CAPS.taskConflicts);
     expect(data.task.conflicts.map((c) => c.id)).to.deep.equal(oldest);
   });
+
+  it('answers { me { id } } from the authenticated caller with no statement; any other field reads the user', async () => {
+    const idOnly = await run<{ me: { id: string; __typename: string } }>(alice, '{ me { id __typename } }');
+    expect(idOnly.data.me).to.deep.equal({ id: alice.userId, __typename: 'User' });
+    expect(idOnly.statements).to.deep.equal([]);
+    const more = await run<{ me: { id: string; timeZone: string } }>(alice, '{ me { id timeZone } }');
+    expect(more.data.me.id).to.equal(alice.userId);
+    expect(more.data.me.timeZone).to.be.a('string');
+    expect(more.statements).to.have.length(1);
+    const viaFragment = await run<{ me: { id: string } }>(alice, '{ me { ...F } } fragment F on User { id }');
+    expect(viaFragment.data.me.id).to.equal(alice.userId);
+    expect(viaFragment.statements).to.have.length(1);
+  });
 });

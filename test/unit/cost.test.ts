@@ -81,6 +81,20 @@ describe('query cost (rows, type-aware)', () => {
     expect(rules.checkCost(schema, parse(DASHBOARD))).to.equal(null);
   });
 
+  it('gives a reused document the same verdict every time, and a document with variables one per variables', () => {
+    const rules = buildLimitRules({ maxCost: 1000 });
+    const fixedDoc = parse('{ tasks(first: 100) { edges { node { dependsOn { id } } } } }');
+    for (let i = 0; i < 3; i++) {
+      expect(rules.checkCost(schema, fixedDoc)?.extensions['cost']).to.equal(100 * (1 + 50));
+    }
+    const small = parse('{ tasks(first: 5) { edges { node { id } } } }');
+    for (let i = 0; i < 2; i++) expect(rules.checkCost(schema, small)).to.equal(null);
+    const withVars = parse('query($n: Int) { tasks(first: $n) { edges { node { dependsOn { id } } } } }');
+    expect(rules.checkCost(schema, withVars, null, { n: 5 })).to.equal(null);
+    expect(rules.checkCost(schema, withVars, null, { n: 100 })?.extensions['cost']).to.equal(100 * 51);
+    expect(rules.checkCost(schema, withVars, null, { n: 5 })).to.equal(null);
+  });
+
   it('counts mutation results (UpdateResult itself adds nothing) and subscription payloads', () => {
     expect(cost('mutation { redo { ok task { id goal { id } } conflicts { id tasks { id } } } }')).to.equal(
       1 + 1 + READ_CAPS.resultConflicts * (1 + READ_CAPS.conflictTasks),

@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { DateTime } from 'luxon';
 import {
+  formatLocalInstant,
+  formatLocalSlot,
   isValidTimeZone,
   localDayBounds,
   localDayKey,
@@ -305,6 +307,52 @@ describe('domain/time', () => {
         ),
         { numRuns: 150 },
       );
+    });
+  });
+
+  describe('formatLocalInstant / formatLocalSlot (luxon-free formatting)', () => {
+    const ZONES = [
+      'UTC',
+      'Europe/London',
+      'America/New_York',
+      'Asia/Kathmandu',
+      'Australia/Lord_Howe',
+      'Pacific/Chatham',
+    ];
+    const luxonInstant = (ms: number, tz: string) =>
+      DateTime.fromMillis(ms, { zone: tz, locale: 'en-GB' }).toFormat('ccc d LLL HH:mm');
+    const luxonSlot = (a: number, b: number, tz: string) => {
+      const s = DateTime.fromMillis(a, { zone: tz, locale: 'en-GB' });
+      const e = DateTime.fromMillis(b, { zone: tz, locale: 'en-GB' });
+      const end =
+        e.toISODate() !== s.toISODate() && e.hour === 0 && e.minute === 0 ? '24:00' : e.toFormat('HH:mm');
+      return `${s.toFormat('ccc d LLL HH:mm')}–${end}`;
+    };
+
+    it('writes exactly what luxon writes, DST transitions and odd offsets included', () => {
+      fc.assert(
+        fc.property(
+          fc.constantFrom(...ZONES),
+          // 2020–2030, on a 5-minute grid (as alternatives are) and at any millisecond
+          fc.integer({ min: 1_577_836_800_000, max: 1_893_456_000_000 }),
+          fc.integer({ min: 1, max: 36 * 12 }),
+          fc.boolean(),
+          (tz, raw, steps, grid) => {
+            const start = grid ? Math.floor(raw / 300_000) * 300_000 : raw;
+            const end = start + steps * 300_000;
+            expect(formatLocalInstant(start, tz)).to.equal(luxonInstant(start, tz));
+            expect(formatLocalSlot(start, end, tz)).to.equal(luxonSlot(start, end, tz));
+          },
+        ),
+        { numRuns: 2000 },
+      );
+    });
+
+    it('ends a slot at the next local midnight as 24:00', () => {
+      const start = Date.parse('2027-03-28T22:00:00Z'); // 23:00 BST… Europe/London switched that morning
+      const end = Date.parse('2027-03-28T23:00:00Z'); // 00:00 BST on the 29th
+      expect(formatLocalSlot(start, end, 'Europe/London')).to.equal('Sun 28 Mar 23:00–24:00');
+      expect(formatLocalSlot(start, end, 'Europe/London')).to.equal(luxonSlot(start, end, 'Europe/London'));
     });
   });
 });
