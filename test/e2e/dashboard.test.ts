@@ -76,6 +76,16 @@ if (!fs.existsSync(CHROMIUM)) {
     let page: Page;
     let shot = 0;
     const consoleErrors: string[] = [];
+    let ranToTheEnd = 0;
+
+    /** The marker .ci/run checks: written only once both tests ran to their end. */
+    function writeMarkerWhenDone(): void {
+      if (ranToTheEnd < 2) return;
+      fs.writeFileSync(
+        BROWSER_TEST_MARKER,
+        JSON.stringify({ ranAt: new Date().toISOString(), chromium: CHROMIUM, screenshots: shot }, null, 2),
+      );
+    }
 
     async function screenshot(name: string): Promise<void> {
       shot++;
@@ -236,10 +246,43 @@ if (!fs.existsSync(CHROMIUM)) {
       expect(
         consoleErrors.filter((e) => !/WebSocket|ERR_CONNECTION_REFUSED|Failed to load resource/.test(e)),
       ).to.deep.equal([]);
-      fs.writeFileSync(
-        BROWSER_TEST_MARKER,
-        JSON.stringify({ ranAt: new Date().toISOString(), chromium: CHROMIUM, screenshots: shot }, null, 2),
+      ranToTheEnd++;
+      writeMarkerWhenDone();
+    });
+
+    it('shows an admin the rollout panel: flags, phases, per-variant latency and error rate, guardrail verdicts', async () => {
+      const user = await server.token(`plain-${randomUUID().slice(0, 8)}@example.com`);
+      await createTask(server.url, user, 'Counted once', '08:00', '08:30');
+      await createTask(server.url, user, 'Counted twice', '08:30', '08:45');
+      await server.observability.flush();
+
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByLabel('Token').waitFor({ state: 'visible' });
+      // a plain user sees no rollout panel
+      await page.getByLabel('Token').fill(user);
+      await page.getByRole('button', { name: 'Sign in with token' }).click();
+      await page.locator('#app').waitFor({ state: 'visible', timeout: SHOWS_WITHIN_MS });
+      expect(await page.locator('#rollout-panel').isVisible()).to.equal(false);
+      await page.getByRole('button', { name: 'Sign out' }).click();
+
+      const admin = await server.token(`admin-${randomUUID().slice(0, 8)}@example.com`, { role: 'ADMIN' });
+      await page.getByLabel('Token').fill(admin);
+      await page.getByRole('button', { name: 'Sign in with token' }).click();
+      const undoFlag = page.locator('#rollout article[data-feature="undo"]');
+      await undoFlag.waitFor({ timeout: SHOWS_WITHIN_MS });
+      expect(await undoFlag.textContent()).to.match(/phase \d/);
+      expect(await undoFlag.locator('[data-verdict]').getAttribute('data-verdict')).to.match(
+        /^(PASS|BREACH|INSUFFICIENT)$/,
       );
+      const latency = await undoFlag.locator('.chart.latency').getAttribute('aria-label');
+      expect(latency).to.match(/^p95 latency per variant: on \d+(\.\d)? ms/);
+      expect(await undoFlag.locator('.chart.errors').getAttribute('aria-label')).to.match(
+        /^Error rate per variant: on /,
+      );
+      await undoFlag.scrollIntoViewIfNeeded();
+      await screenshot('admin-rollout');
+      ranToTheEnd++;
+      writeMarkerWhenDone();
     });
   });
 }
