@@ -44,18 +44,27 @@
     for (const p of dtf(zone).formatToParts(new Date(ms))) o[p.type] = p.value;
     return { y: +o.year, m: +o.month, d: +o.day, h: +o.hour, mi: +o.minute, s: +o.second };
   }
-  /** Offset of `zone` from UTC at instant `ms`, in ms. */
-  function offset(zone, ms) {
-    const w = wall(zone, ms);
-    return Date.UTC(w.y, w.m - 1, w.d, w.h, w.mi, w.s) - Math.floor(ms / 1000) * 1000;
-  }
-  /** The instant of local midnight starting `day` (YYYY-MM-DD) in `zone`. */
+  /**
+   * The first instant of `day` (YYYY-MM-DD) in `zone`: local midnight, or the end of the gap when
+   * a transition skips midnight (America/Santiago, America/Havana). Binary search to the minute
+   * over the ±15 h in which it must lie (local dates only grow with time there).
+   */
   function midnight(zone, day) {
     const [y, m, d] = day.split('-').map(Number);
-    const guess = Date.UTC(y, m - 1, d);
-    let t = guess - offset(zone, guess);
-    t = guess - offset(zone, t);
-    return t;
+    const key = y * 10000 + m * 100 + d;
+    const dateKey = (ms) => {
+      const w = wall(zone, ms);
+      return w.y * 10000 + w.m * 100 + w.d;
+    };
+    const MINUTE = 60000;
+    let lo = Date.UTC(y, m - 1, d) - 15 * 60 * MINUTE; // still the previous local day
+    let hi = Date.UTC(y, m - 1, d) + 15 * 60 * MINUTE; // already this local day
+    while (hi - lo > MINUTE) {
+      const mid = lo + Math.floor((hi - lo) / 2 / MINUTE) * MINUTE;
+      if (dateKey(mid) >= key) hi = mid;
+      else lo = mid;
+    }
+    return hi;
   }
   P.time = {
     /** Today's date (YYYY-MM-DD) in `zone`. */
