@@ -156,6 +156,14 @@ if (!fs.existsSync(CHROMIUM)) {
       expect(await rowA.locator('.time').textContent()).to.equal('10:00–11:00'); // Europe/Berlin
       expect(await rowB.locator('.time').textContent()).to.equal('10:30–11:30');
       expect(await conflict.count()).to.equal(1);
+      // Every visible control has a name (label, aria-label or text) and is keyboard-focusable.
+      const unnamed = await page.evaluate<
+        string[]
+      >(`[...document.querySelectorAll('button, input, textarea, select')]
+        .filter((e) => e.offsetParent !== null)
+        .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim() || e.tabIndex < 0)
+        .map((e) => e.outerHTML)`);
+      expect(unnamed).to.deep.equal([]);
       await screenshot('conflict-live');
 
       // 3. click an alternative (keyboard-reachable: a real button)
