@@ -10,7 +10,8 @@ const NO_COMPOSITION_ROOT = {
   message: 'Only src/server and src/cli may import the composition root (DESIGN.md).',
 };
 const NO_DEV_DEPENDENCIES = {
-  regex: '^(chai|mocha|fast-check|prettier|eslint|typescript|typescript-eslint|@eslint/.*|@types/.*)(/|$)',
+  regex:
+    '^(chai|mocha|fast-check|prettier|eslint|typescript|typescript-eslint|playwright-core|@eslint/.*|@types/.*)(/|$)',
   message: 'devDependencies are for tests and tooling, not src/.',
 };
 
@@ -57,6 +58,26 @@ export default tseslint.config(
       globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly' },
     },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    // The dashboard's browser scripts (classic scripts served as they are; see src/server/dashboard.ts).
+    files: ['src/dashboard/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        fetch: 'readonly',
+        URL: 'readonly',
+        URLSearchParams: 'readonly',
+        TextEncoder: 'readonly',
+        Intl: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+      },
+    },
   },
 
   // --- dependency direction (DESIGN.md) ---

@@ -150,6 +150,14 @@ export interface OidcConfig {
   readonly jwksCooldownMs: number;
   /** PLANNER_JWKS_MAX_AGE_MS: keys are fetched again after this long. Default 600000. */
   readonly jwksMaxAgeMs: number;
+  /**
+   * PLANNER_OIDC_CLIENT_ID: the public client the dashboard signs in with (authorization code +
+   * PKCE against the issuer's discovery document). Default null: the dashboard offers no provider
+   * sign-in (provider tokens are still accepted, pasted into its Token field).
+   */
+  readonly dashboardClientId: string | null;
+  /** PLANNER_OIDC_SCOPE: scopes the dashboard asks for. Default `openid email profile`. */
+  readonly dashboardScope: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -235,6 +243,8 @@ function oidcConfig(env: Env): OidcConfig | null {
     adminValue: str(env, 'PLANNER_OIDC_ADMIN_VALUE') ?? 'planner-admin',
     jwksCooldownMs: int(env, 'PLANNER_JWKS_COOLDOWN_MS', 30_000, 0, 3_600_000),
     jwksMaxAgeMs: int(env, 'PLANNER_JWKS_MAX_AGE_MS', 600_000, 1000, 86_400_000),
+    dashboardClientId: str(env, 'PLANNER_OIDC_CLIENT_ID') ?? null,
+    dashboardScope: str(env, 'PLANNER_OIDC_SCOPE') ?? 'openid email profile',
   };
 }
 

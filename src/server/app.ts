@@ -22,11 +22,13 @@ import { Admission, attachAdmission } from '../world/admission';
 import { startObservability, type Observability, type ObservabilityOptions } from './observability';
 import { systemClock, type Clock } from '../world/clock';
 import { IdempotencySweeper } from '../world/sweeper';
+import { DomainError } from '../world/errors';
 import { createWorld, type World } from '../world/world';
-import { Authenticator, tokenKey, type JwksFetch } from './auth';
+import { Authenticator, mintToken, tokenKey, type JwksFetch } from './auth';
 import { UserAuthCache } from '../world/user-auth-cache';
 import { openDatabase, type OpenDatabase } from './database';
 import { createFormatError } from './errors';
+import { createDashboard } from './dashboard';
 import { createHttpHandler, type Readiness } from './http-handler';
 import { buildLimitRules } from './limits';
 import { createLogger, type Logger } from './logger';
@@ -256,6 +258,27 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       }
     };
 
+    const dashboard = createDashboard({
+      config,
+      log,
+      mintDevToken: async (email) => {
+        let user;
+        try {
+          user = await world.users.findOrCreateByEmail(email);
+        } catch (err) {
+          if (err instanceof DomainError) return { error: err.message };
+          throw err;
+        }
+        const token = mintToken(
+          db.jwtSecret,
+          config.jwtIssuer,
+          { userId: user.id, email: user.email, role: user.role },
+          config.tokenTtlSeconds,
+          clock.now(),
+        );
+        return { token };
+      },
+    });
     const handler = createHttpHandler({
       apollo,
       context: async (authorization) => {
@@ -274,6 +297,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       isClosing: () => closing,
       log,
       metrics: config.metricsEndpoint,
+      dashboard,
     });
     const server = http.createServer((req, res) => {
       inFlight++;

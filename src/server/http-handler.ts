@@ -1,6 +1,7 @@
 /**
  * The node:http request handler: routes /graphql to Apollo (executeHTTPGraphQLRequest, no
- * framework), /healthz and /readyz to probes, everything else to a 404. Enforces the body limit.
+ * framework), /healthz and /readyz to probes, /dashboard/* to the dashboard, everything else to a
+ * 404. Enforces the body limit.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer, type HTTPGraphQLResponse } from '@apollo/server';
@@ -26,6 +27,8 @@ export interface HttpHandlerOptions {
   log: Logger;
   /** Serve the Prometheus scrape at /metrics (PLANNER_METRICS_ENDPOINT). Default false. */
   metrics?: boolean;
+  /** Serves /dashboard and everything under it (dashboard.ts). Default: none (404). */
+  dashboard?: (req: IncomingMessage, res: ServerResponse, pathname: string) => Promise<void>;
 }
 
 const GRAPHQL_PATH = '/graphql';
@@ -177,6 +180,8 @@ export function createHttpHandler(
         return sendJson(res, 404, { error: 'not found' });
       }
       default:
+        if (opts.dashboard && (url.pathname === '/dashboard' || url.pathname.startsWith('/dashboard/')))
+          return opts.dashboard(req, res, url.pathname);
         sendJson(res, 404, { error: 'not found' });
     }
   }

@@ -129,7 +129,7 @@ export class QueryService {
   async me(userId: string): Promise<UserView> {
     const rows = await this.q<UserRow>('SELECT * FROM users WHERE id = $1', [userId]);
     if (!rows[0]) throw new DomainError('NOT_FOUND', 'user no longer exists', null);
-    return mapUser(rows[0]);
+    return { ...mapUser(rows[0]), eventCursor: String(rows[0].event_seq) };
   }
 
   async task(userId: string, id: string): Promise<TaskView | null> {
@@ -434,7 +434,7 @@ export class QueryService {
 
   /** Everything held about the user (GDPR-style export). */
   async exportMyData(userId: string): Promise<Record<string, unknown>> {
-    const me = await this.me(userId);
+    const { eventCursor: _cursor, ...me } = await this.me(userId);
     const tasks = (
       await this.q<TaskRow>(
         `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.user_id = $1 ORDER BY t.created_at, t.id`,

@@ -30,6 +30,8 @@ export interface UserView {
   dailyCapacityMinutes: number;
   role: 'USER' | 'ADMIN';
   createdAt: Instant;
+  /** Cursor of the user's latest live event as read with this row (absent when not read). */
+  eventCursor?: string;
 }
 
 export interface TaskView {
