@@ -19,8 +19,22 @@ import {
   type TaskRow,
   type UserRow,
 } from './rows';
+import { NOT_UNDOABLE_SQL } from './not-undoable';
 import { isUuid } from './user-service';
-import type { ConflictView, GoalView, OperationView, Page, TaskView, UndoStateView, UserView } from './views';
+import { toFlagUser } from '../flags';
+import { createEmbedder, type Embedder } from '../memory/embedder';
+import type { FlagRuntime } from './flag-gates';
+import { MAX_MEMORY_TEXT } from './ops/memory';
+import type {
+  ConflictView,
+  GoalView,
+  MemoryItemView,
+  OperationView,
+  Page,
+  TaskView,
+  UndoStateView,
+  UserView,
+} from './views';
 
 export const MAX_PAGE = 100;
 export const DEFAULT_PAGE = 20;
@@ -96,7 +110,7 @@ function iso(v: Date | string): string {
  */
 export const UNDO_STATE_SQL = `SELECT (SELECT COALESCE(json_agg(w ORDER BY w.seq DESC), '[]') FROM (
     SELECT id, seq, kind, actor, state, created_at, target_operation_id FROM operations
-    WHERE user_id = $1 AND kind NOT IN ('UNDO','REDO') ORDER BY seq DESC LIMIT $2
+    WHERE user_id = $1 AND kind NOT IN ${NOT_UNDOABLE_SQL} ORDER BY seq DESC LIMIT $2
   ) w WHERE w.state = 'APPLIED') AS applied,
   EXISTS (SELECT 1 FROM operations WHERE user_id = $1 AND redoable) AS can_redo`;
 
@@ -116,12 +130,63 @@ export async function undoStateWith(query: Query, userId: string, undoDepth: num
   };
 }
 
+interface MemoryRow {
+  id: string;
+  kind: MemoryItemView['kind'];
+  text: string;
+  confidence: number;
+  created_at: Date;
+  last_used_at: Date | null;
+  expires_at: Date | null;
+  score: number | null;
+}
+
+function mapMemory(r: MemoryRow): MemoryItemView {
+  return {
+    id: r.id,
+    kind: r.kind,
+    text: r.text,
+    confidence: Number(r.confidence),
+    score: r.score === null ? null : Math.round(Number(r.score) * 10_000) / 10_000,
+    createdAt: iso(r.created_at),
+    lastUsedAt: r.last_used_at ? iso(r.last_used_at) : null,
+    expiresAt: r.expires_at ? iso(r.expires_at) : null,
+  };
+}
+
 export class QueryService {
   constructor(
     private readonly ds: DataSource,
     private readonly clock: Clock,
-    private readonly opts: { undoDepth: number },
+    private readonly opts: { undoDepth: number; embedder?: Embedder; flags?: FlagRuntime },
   ) {}
+
+  /**
+   * Recall: the user's memory items (stated facts, and learned items once confirmed), the most
+   * similar to `query` first (cosine similarity of the embeddings, an exact search over the user's
+   * items only: the per-user cap keeps it cheap), or the most confident first without a query.
+   * `first` defaults to 20, at most 100. Expired items are never returned. Listing works whatever
+   * the semantic_memory flag says: people can always see what is held about them.
+   */
+  async memories(
+    userId: string,
+    args: { query?: string | null; first?: number | null } = {},
+  ): Promise<MemoryItemView[]> {
+    const limit = pageSize(args.first);
+    const query = args.query?.trim() ?? '';
+    if ([...query].length > MAX_MEMORY_TEXT)
+      throw new DomainError('VALIDATION', `query must be at most ${MAX_MEMORY_TEXT} characters`, ['query']);
+    const embedder = this.opts.embedder ?? createEmbedder('local');
+    const vector = query ? (await embedder.embed([query]))[0]! : null;
+    const rows = await this.q<MemoryRow>(
+      `SELECT id, kind, text, confidence, created_at, last_used_at, expires_at,
+         ${vector ? `(SELECT sum(a * b) FROM unnest(embedding, $3::real[]) AS v(a, b))` : 'NULL::float8'} AS score
+       FROM memory_items WHERE user_id = $1 AND active AND (expires_at IS NULL OR expires_at > $2)
+       ORDER BY ${vector ? 'score DESC NULLS LAST,' : ''} confidence DESC, created_at DESC, id LIMIT ${limit}`,
+      vector ? [userId, this.clock.now(), vector] : [userId, this.clock.now()],
+    );
+    return rows.map(mapMemory);
+  }
 
   private q = async <T>(sql: string, params: unknown[]): Promise<T[]> =>
     (await this.ds.query(sql, params)) as T[];
@@ -453,14 +518,76 @@ export class QueryService {
         userId,
       ])
     ).map(mapConflict);
+    const memories = await this.q<
+      MemoryRow & {
+        key: string | null;
+        rule: unknown;
+        evidence: string[];
+        active: boolean;
+        uses: number;
+        updated_at: Date;
+        embedding: number[];
+      }
+    >(
+      `SELECT id, kind, key, text, rule, confidence, evidence, active, uses, created_at, updated_at, last_used_at,
+         expires_at, embedding FROM memory_items WHERE user_id = $1 ORDER BY created_at, id`,
+      [userId],
+    );
+    const exposures = await this.q<Record<string, unknown>>(
+      `SELECT experiment, variant, variation_id, first_seen_at FROM experiment_exposures WHERE user_id = $1 ORDER BY experiment`,
+      [userId],
+    );
+    const usage = await this.q<Record<string, unknown>>(
+      `SELECT day::text AS day, metric, experiment, variant, count::int AS count FROM feature_usage
+       WHERE user_id = $1 ORDER BY day, metric, experiment, variant`,
+      [userId],
+    );
+    const authAudit = await this.q<Record<string, unknown>>(
+      `SELECT at, actor, action, before, after FROM user_auth_audit WHERE user_id = $1 ORDER BY at, id`,
+      [userId],
+    );
+    const flags =
+      me && this.opts.flags
+        ? this.opts.flags.service
+            .forUser(
+              toFlagUser({
+                id: me.id,
+                role: me.role,
+                createdAt: new Date(me.createdAt),
+                timeZone: me.timeZone,
+              }),
+            )
+            .evaluations()
+        : [];
     return {
       exportedAt: this.clock.now().toISOString(),
       user: me,
+      settings: me
+        ? {
+            timeZone: me.timeZone,
+            workingHours: me.workingHours,
+            dailyCapacityMinutes: me.dailyCapacityMinutes,
+            displayName: me.displayName,
+          }
+        : null,
       tasks,
       goals,
       conflicts,
       operations: operations.map((o) => ({ ...mapOperation(o), input: o.input })),
-      memories: [],
+      memories: memories.map((m) => ({
+        ...mapMemory({ ...m, score: null }),
+        key: m.key,
+        rule: m.rule,
+        active: m.active,
+        uses: m.uses,
+        evidence: m.evidence,
+        updatedAt: iso(m.updated_at),
+        embedding: m.embedding,
+      })),
+      flags,
+      exposures,
+      featureUsage: usage,
+      authAudit,
     };
   }
 }
