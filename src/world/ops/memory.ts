@@ -5,6 +5,7 @@
  * idempotency record hold the memories' ids, never their text: an erasure can be complete while the
  * audit trail stays append-only.
  */
+import { MOST_USEFUL_FIRST } from '../../memory/store';
 import { DomainError } from '../errors';
 import type { OperationSpec } from '../runner';
 import { isUuid } from '../user-service';
@@ -13,13 +14,6 @@ import { isUuid } from '../user-service';
 export const MAX_MEMORY_TEXT = 1000;
 /** The most ids one forgetMemories names. */
 export const MAX_FORGET_IDS = 1000;
-
-/**
- * The order of usefulness (most useful first) that eviction keeps: active items before the
- * not-yet-confirmed learned ones, then the most used, the most recently used or confirmed, the most
- * confident. An SQL ORDER BY over memory_items.
- */
-export const MOST_USEFUL_FIRST = `active DESC, uses DESC, COALESCE(last_used_at, updated_at) DESC, confidence DESC, id`;
 
 export interface RememberInput {
   /** The new item's id (chosen before the operation runs, so its embedding can be computed first). */
