@@ -8,7 +8,36 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * `memory_learner_cursors` is the learner's position in each user's outbox (the last event seq it
  * has learned from): a crash resumes from it, and it moves in the same transaction as the items.
  * Both are keyed by user (Citus: PK and every unique constraint and foreign key carry user_id).
+ * The operation log's append-only guard now says, when it refuses a DELETE, which erasure it allows
+ * (a whole account, `planner forget`), and its comment records it.
  */
+/** The append-only guard of the operation log (Foundation), with or without its hint. */
+function guard(hint: boolean): string {
+  const how = hint
+    ? ` USING ERRCODE = 'insufficient_privilege',
+            HINT = 'The one erasure allowed is of a whole account: planner forget --email <address> (it sets planner.allow_user_erasure for its transaction).'`
+    : ` USING ERRCODE = 'insufficient_privilege'`;
+  return `
+      CREATE OR REPLACE FUNCTION operations_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'DELETE' THEN
+          IF current_setting('planner.allow_user_erasure', true) = 'on' THEN
+            RETURN OLD;
+          END IF;
+          RAISE EXCEPTION 'operations are append-only (DELETE refused)'${how};
+        END IF;
+        IF TG_OP = 'TRUNCATE' THEN
+          RAISE EXCEPTION 'operations are append-only (TRUNCATE refused)' USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        IF (to_jsonb(NEW) - ARRAY['state','state_changed_at','undone_by_seq','redoable'])
+           IS DISTINCT FROM (to_jsonb(OLD) - ARRAY['state','state_changed_at','undone_by_seq','redoable']) THEN
+          RAISE EXCEPTION 'operations are append-only (recorded facts cannot be updated)'
+            USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        RETURN NEW;
+      END $$`;
+}
+
 export class SemanticMemory1796100000000 implements MigrationInterface {
   name = 'SemanticMemory1796100000000';
 
@@ -50,9 +79,15 @@ export class SemanticMemory1796100000000 implements MigrationInterface {
         updated_at timestamptz NOT NULL,
         PRIMARY KEY (user_id)
       )`);
+    await q.query(guard(true));
+    await q.query(
+      `COMMENT ON FUNCTION operations_append_only() IS 'Append-only operation log: refuses UPDATE of recorded facts, TRUNCATE and DELETE, except the erasure of a whole account (planner forget), whose transaction sets planner.allow_user_erasure = on.'`,
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query(`COMMENT ON FUNCTION operations_append_only() IS NULL`);
+    await q.query(guard(false));
     await q.query(`DROP TABLE IF EXISTS memory_learner_cursors`);
     await q.query(`DROP INDEX IF EXISTS memory_items_expires_idx`);
     await q.query(`DROP INDEX IF EXISTS memory_items_shaping_idx`);

@@ -94,7 +94,7 @@ describe('semantic memory shapes the plan (real Postgres)', () => {
   };
   const gymMoves = (r: UpdateResultView) =>
     r.conflicts[0]!.alternatives.filter((a) => a.action === 'MOVE' && a.taskId === r.task!.id);
-  const hourOf = (iso: string | null) => new Date(iso!).getUTCHours();
+  const hourOf = (at: string | Date | null) => new Date(at!).getUTCHours();
 
   for (const variant of ['current', 'smallest_move'] as const) {
     it(`after a week of evening gym reschedules, evening alternatives rank first (${variant} arm) and the result says why`, async () => {
