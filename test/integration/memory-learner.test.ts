@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
-import { createDataSource, migrateUp } from '../../src/db/data-source';
+import { createDataSource, migrateDown, migrateUp } from '../../src/db/data-source';
 import { HashedNgramEmbedder, type Embedder } from '../../src/memory/embedder';
 import { LEARNER_LOCK_SQL, MemoryLearner, type LearnerOptions } from '../../src/memory/learner';
 import { ManualClock } from '../../src/world/clock';
@@ -189,5 +189,27 @@ describe('semantic memory: the learner (outbox consumer, real Postgres)', () => 
     const left = (await world.queries.memories(u.userId, { first: 100 })).map((m) => m.text);
     expect(left).to.deep.equal(['kept: stated on day 20']);
     clock.set('2026-12-01T06:00:00Z');
+  });
+
+  it('the migration reverses exactly: down drops the memory tables and restores the guard, up brings them back', async () => {
+    const shape = async () =>
+      (await ds.query(
+        `SELECT (SELECT json_agg(t ORDER BY t) FROM (SELECT table_name || '.' || column_name || ':' || data_type AS t
+            FROM information_schema.columns WHERE table_schema = 'public') x) AS columns,
+          (SELECT json_agg(indexdef ORDER BY indexdef) FROM pg_indexes WHERE schemaname = 'public') AS indexes,
+          pg_get_functiondef('operations_append_only'::regproc) AS guard,
+          obj_description('operations_append_only'::regproc, 'pg_proc') AS comment`,
+      )) as Array<{ columns: string[]; indexes: string[]; guard: string; comment: string | null }>;
+    const up = (await shape())[0]!;
+    expect(up.guard).to.include('planner forget');
+    expect(up.comment).to.match(/planner forget/);
+    expect(await migrateDown(ds)).to.equal('SemanticMemory1796100000000');
+    const down = (await shape())[0]!;
+    expect(down.columns.filter((c) => c.startsWith('memory_'))).to.deep.equal([]);
+    expect(down.indexes.filter((i) => i.includes('memory_'))).to.deep.equal([]);
+    expect(down.guard).not.to.include('HINT');
+    expect(down.comment).to.equal(null);
+    await migrateUp(ds);
+    expect((await shape())[0]).to.deep.equal(up);
   });
 });
