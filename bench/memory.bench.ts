@@ -6,9 +6,9 @@
  *   computed and ranked) through the WorldUpdater, semantic_memory on vs off. Every user holds 200
  *   items: 10 active learned preferences (one for "gym": evenings) and 190 stated facts; the write
  *   path loads the active learned ones with its lock (no extra statement), so "on" pays for shaping,
- *   "off" for nothing but the (same) load. Each user is used once per arm.
- * - processRss: the bench process's RSS, sampled during each arm (off first, then on; max and
- *   last), and the increase of "on" over "off" against the rollout plan's 5 % budget. Memory is not
+ *   "off" for nothing but the (same) load. Each user is used once; the arms are interleaved.
+ * - processRss: the bench process's RSS, sampled while each arm runs alone (off first, then on;
+ *   the max of each), and the increase of "on" over "off" against the rollout plan's 5 % budget. Memory is not
  *   held in the process (items are read per operation, a few KiB), so the figure says whether
  *   shaping allocates anything that stays.
  * - recall: memories(query) over one user's 200 items (exact cosine in SQL), p50/p95.
@@ -37,7 +37,8 @@ const H = 3_600_000;
 const USERS = Number(process.env['BENCH_MEMORY_USERS'] ?? 1000);
 const ITEMS = Number(process.env['BENCH_MEMORY_ITEMS'] ?? 200);
 const LEARNED = 10;
-const N = Math.min(Math.floor(USERS / 2), Number(process.env['BENCH_MEMORY_N'] ?? 300));
+/** Users per arm (half for the RSS blocks, half interleaved for latency); each user is used once. */
+const N = Math.min(Math.floor(USERS / 2) - 20, Number(process.env['BENCH_MEMORY_N'] ?? 400));
 const WARMUP = 20;
 const RECALL_N = 200;
 
@@ -154,45 +155,53 @@ export async function run(): Promise<Record<string, unknown>> {
       log(`seeded in ${Math.round(seedMs)} ms: ${storage.items} items, ${mib(storage.bytes)} MiB`);
 
       const actor = (id: string): Actor => ({ userId: id, actor: `user:${id}` });
-      const arms: Record<Arm, string[]> = {
-        off: ids.slice(0, N + WARMUP),
-        on: ids.slice(N + WARMUP, 2 * (N + WARMUP)),
-      };
       const meeting = { start: new Date(DAY + 8 * H), end: new Date(DAY + 9 * H) };
-      const samples: Record<Arm, number[]> = { on: [], off: [] };
-      const rss: Record<Arm, number[]> = { on: [], off: [] };
       let eveningFirst = 0;
       let shaped = 0;
+      /** One conflict for a fresh user: a meeting, then a gym session on its slot (the timed call). */
+      const conflictFor = async (arm: Arm, id: string, measured: boolean): Promise<number> => {
+        const a = actor(id);
+        const m = await worlds[arm].updater.createTask(a, {
+          title: 'Team meeting',
+          scheduledStart: meeting.start,
+          scheduledEnd: meeting.end,
+        });
+        if (!m.ok) throw new Error(JSON.stringify(m.errors));
+        const t = performance.now();
+        const r = await worlds[arm].updater.createTask(a, {
+          title: 'Gym session',
+          scheduledStart: meeting.start,
+          scheduledEnd: meeting.end,
+        });
+        const ms = performance.now() - t;
+        if (!r.ok || r.conflicts.length === 0) throw new Error('expected a conflict with alternatives');
+        if (measured && arm === 'on') {
+          if (r.memory.length > 0) shaped += 1;
+          const first = r.conflicts[0]!.alternatives[0];
+          if (first?.start && new Date(first.start).getUTCHours() >= 17) eveningFirst += 1;
+        }
+        return ms;
+      };
+      // RSS: one arm at a time (off, then on), sampled every 10 operations.
+      const block = Math.floor(N / 2);
+      const rss: Record<Arm, number[]> = { on: [], off: [] };
+      let next = 0;
       for (const arm of ['off', 'on'] as const) {
-        const list = arms[arm];
-        log(`${arm}: ${list.length} users (${WARMUP} warm-up)`);
-        for (let i = 0; i < list.length; i++) {
-          const a = actor(list[i]!);
-          const m = await worlds[arm].updater.createTask(a, {
-            title: 'Team meeting',
-            scheduledStart: meeting.start,
-            scheduledEnd: meeting.end,
-          });
-          if (!m.ok) throw new Error(JSON.stringify(m.errors));
-          const t = performance.now();
-          const r = await worlds[arm].updater.createTask(a, {
-            title: 'Gym session',
-            scheduledStart: meeting.start,
-            scheduledEnd: meeting.end,
-          });
-          const ms = performance.now() - t;
-          if (!r.ok || r.conflicts.length === 0) throw new Error('expected a conflict with alternatives');
-          if (i >= WARMUP) {
-            samples[arm].push(ms);
-            if (arm === 'on') {
-              if (r.memory.length > 0) shaped += 1;
-              const first = r.conflicts[0]!.alternatives[0];
-              if (first?.start && new Date(first.start).getUTCHours() >= 17) eveningFirst += 1;
-            }
-          }
+        log(`rss, ${arm} arm alone: ${block} users`);
+        for (let i = 0; i < block; i++) {
+          await conflictFor(arm, ids[next++]!, false);
           if (i % 10 === 0) rss[arm].push(process.memoryUsage.rss());
         }
         rss[arm].push(process.memoryUsage.rss());
+      }
+      // Latency: the arms interleaved (alternating which goes first) so machine noise hits both.
+      const samples: Record<Arm, number[]> = { on: [], off: [] };
+      log(`latency: ${WARMUP} warm-up, then ${block} interleaved users per arm`);
+      for (let i = 0; i < WARMUP + block; i++) {
+        for (const arm of i % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
+          const ms = await conflictFor(arm, ids[next++]!, i >= WARMUP);
+          if (i >= WARMUP) samples[arm].push(ms);
+        }
       }
 
       const recallSamples: number[] = [];
@@ -223,7 +232,7 @@ export async function run(): Promise<Record<string, unknown>> {
             bytesPerItem: Math.round(storage.bytes / storage.items),
           },
           alternativeRanking: {
-            note: 'createTask on a meeting slot (conflict, alternatives ranked), one call per user, off arm then on arm',
+            note: 'createTask on a meeting slot (conflict, alternatives ranked), one call per user, arms interleaved',
             ...ranking,
             p95DiffMs: round(ranking.on.p95Ms - ranking.off.p95Ms),
             onShapedByMemory: shaped,
