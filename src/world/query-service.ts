@@ -21,10 +21,9 @@ import {
 } from './rows';
 import { NOT_UNDOABLE_SQL } from './not-undoable';
 import { isUuid } from './user-service';
-import { toFlagUser } from '../flags';
 import { createEmbedder, type Embedder } from '../memory/embedder';
 import type { FlagRuntime } from './flag-gates';
-import { MAX_MEMORY_TEXT } from './ops/memory';
+import { exportUserData, recallMemories } from './personal-data';
 import type {
   ConflictView,
   GoalView,
@@ -130,30 +129,6 @@ export async function undoStateWith(query: Query, userId: string, undoDepth: num
   };
 }
 
-interface MemoryRow {
-  id: string;
-  kind: MemoryItemView['kind'];
-  text: string;
-  confidence: number;
-  created_at: Date;
-  last_used_at: Date | null;
-  expires_at: Date | null;
-  score: number | null;
-}
-
-function mapMemory(r: MemoryRow): MemoryItemView {
-  return {
-    id: r.id,
-    kind: r.kind,
-    text: r.text,
-    confidence: Number(r.confidence),
-    score: r.score === null ? null : Math.round(Number(r.score) * 10_000) / 10_000,
-    createdAt: iso(r.created_at),
-    lastUsedAt: r.last_used_at ? iso(r.last_used_at) : null,
-    expiresAt: r.expires_at ? iso(r.expires_at) : null,
-  };
-}
-
 export class QueryService {
   constructor(
     private readonly ds: DataSource,
@@ -162,30 +137,17 @@ export class QueryService {
   ) {}
 
   /**
-   * Recall: the user's memory items (stated facts, and learned items once confirmed), the most
-   * similar to `query` first (cosine similarity of the embeddings, an exact search over the user's
-   * items only: the per-user cap keeps it cheap), or the most confident first without a query.
-   * `first` defaults to 20, at most 100. Expired items are never returned. Listing works whatever
-   * the semantic_memory flag says: people can always see what is held about them.
+   * Recall: the user's memory items, the most similar to `query` first (see personal-data.ts).
+   * `first` defaults to 20, at most 100. The agent tool `recall_memories` calls exactly this.
    */
   async memories(
     userId: string,
     args: { query?: string | null; first?: number | null } = {},
   ): Promise<MemoryItemView[]> {
-    const limit = pageSize(args.first);
-    const query = args.query?.trim() ?? '';
-    if ([...query].length > MAX_MEMORY_TEXT)
-      throw new DomainError('VALIDATION', `query must be at most ${MAX_MEMORY_TEXT} characters`, ['query']);
-    const embedder = this.opts.embedder ?? createEmbedder('local');
-    const vector = query ? (await embedder.embed([query]))[0]! : null;
-    const rows = await this.q<MemoryRow>(
-      `SELECT id, kind, text, confidence, created_at, last_used_at, expires_at,
-         ${vector ? `(SELECT sum(a * b) FROM unnest(embedding, $3::real[]) AS v(a, b))` : 'NULL::float8'} AS score
-       FROM memory_items WHERE user_id = $1 AND active AND (expires_at IS NULL OR expires_at > $2)
-       ORDER BY ${vector ? 'score DESC NULLS LAST,' : ''} confidence DESC, created_at DESC, id LIMIT ${limit}`,
-      vector ? [userId, this.clock.now(), vector] : [userId, this.clock.now()],
-    );
-    return rows.map(mapMemory);
+    return recallMemories(this.q, this.clock.now(), this.opts.embedder ?? createEmbedder('local'), userId, {
+      query: args.query ?? null,
+      limit: pageSize(args.first),
+    });
   }
 
   private q = async <T>(sql: string, params: unknown[]): Promise<T[]> =>
@@ -497,97 +459,9 @@ export class QueryService {
     return undoStateWith((sql, p) => this.ds.query(sql, p), userId, this.opts.undoDepth);
   }
 
-  /** Everything held about the user (GDPR-style export). */
+  /** Everything held about the user (GDPR-style export; see personal-data.ts). */
   async exportMyData(userId: string): Promise<Record<string, unknown>> {
     const me = await this.me(userId);
-    const tasks = (
-      await this.q<TaskRow>(
-        `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.user_id = $1 ORDER BY t.created_at, t.id`,
-        [userId],
-      )
-    ).map(mapTask);
-    const goals = (
-      await this.q<GoalRow>('SELECT * FROM goals WHERE user_id = $1 ORDER BY created_at, id', [userId])
-    ).map(mapGoal);
-    const operations = await this.q<OperationRow>(
-      'SELECT id, seq, actor, kind, input, state, created_at, target_operation_id FROM operations WHERE user_id = $1 ORDER BY seq',
-      [userId],
-    );
-    const conflicts = (
-      await this.q<ConflictRow>('SELECT * FROM conflicts WHERE user_id = $1 ORDER BY detected_at, id', [
-        userId,
-      ])
-    ).map(mapConflict);
-    const memories = await this.q<
-      MemoryRow & {
-        key: string | null;
-        rule: unknown;
-        evidence: string[];
-        active: boolean;
-        uses: number;
-        updated_at: Date;
-        embedding: number[];
-      }
-    >(
-      `SELECT id, kind, key, text, rule, confidence, evidence, active, uses, created_at, updated_at, last_used_at,
-         expires_at, embedding FROM memory_items WHERE user_id = $1 ORDER BY created_at, id`,
-      [userId],
-    );
-    const exposures = await this.q<Record<string, unknown>>(
-      `SELECT experiment, variant, variation_id, first_seen_at FROM experiment_exposures WHERE user_id = $1 ORDER BY experiment`,
-      [userId],
-    );
-    const usage = await this.q<Record<string, unknown>>(
-      `SELECT day::text AS day, metric, experiment, variant, count::int AS count FROM feature_usage
-       WHERE user_id = $1 ORDER BY day, metric, experiment, variant`,
-      [userId],
-    );
-    const authAudit = await this.q<Record<string, unknown>>(
-      `SELECT at, actor, action, before, after FROM user_auth_audit WHERE user_id = $1 ORDER BY at, id`,
-      [userId],
-    );
-    const flags =
-      me && this.opts.flags
-        ? this.opts.flags.service
-            .forUser(
-              toFlagUser({
-                id: me.id,
-                role: me.role,
-                createdAt: new Date(me.createdAt),
-                timeZone: me.timeZone,
-              }),
-            )
-            .evaluations()
-        : [];
-    return {
-      exportedAt: this.clock.now().toISOString(),
-      user: me,
-      settings: me
-        ? {
-            timeZone: me.timeZone,
-            workingHours: me.workingHours,
-            dailyCapacityMinutes: me.dailyCapacityMinutes,
-            displayName: me.displayName,
-          }
-        : null,
-      tasks,
-      goals,
-      conflicts,
-      operations: operations.map((o) => ({ ...mapOperation(o), input: o.input })),
-      memories: memories.map((m) => ({
-        ...mapMemory({ ...m, score: null }),
-        key: m.key,
-        rule: m.rule,
-        active: m.active,
-        uses: m.uses,
-        evidence: m.evidence,
-        updatedAt: iso(m.updated_at),
-        embedding: m.embedding,
-      })),
-      flags,
-      exposures,
-      featureUsage: usage,
-      authAudit,
-    };
+    return exportUserData(this.q, { me, now: this.clock.now(), flags: this.opts.flags ?? null }, userId);
   }
 }
