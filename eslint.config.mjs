@@ -118,6 +118,17 @@ export default tseslint.config(
     ],
   ),
   restrict(
+    ['src/memory/**/*.ts'],
+    [
+      NO_COMPOSITION_ROOT,
+      {
+        regex: `${folder('world')}|${folder('resolvers')}|${folder('events')}|${folder('agent')}|${folder('flags')}|^(graphql|graphql-ws|ws|@apollo/.*)(/|$)`,
+        message:
+          'src/memory (embedder, rules, store, learner) is used by the world and the composition root, not the reverse.',
+      },
+    ],
+  ),
+  restrict(
     ['src/flags/**/*.ts'],
     [
       NO_COMPOSITION_ROOT,

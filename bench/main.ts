@@ -7,6 +7,7 @@ import os from 'node:os';
 import { run as fanout } from './fanout.bench';
 import { run as observability } from './observability.bench';
 import { run as flags } from './flags.bench';
+import { run as memory } from './memory.bench';
 import { run as schedule } from './schedule.bench';
 import { run as write } from './write.bench';
 
@@ -19,6 +20,7 @@ const BENCHES: Record<string, Bench> = {
   write,
   observability,
   flags,
+  memory,
 };
 
 async function main(): Promise<void> {

@@ -7,6 +7,8 @@
  *   planner features list|enable|disable|phase|import|audit   (src/cli/features.ts)
  *   planner rollout report|check                              (src/cli/rollout.ts)
  *   planner users list|role|revoke                            (src/cli/users.ts)
+ *   planner export --email <address> [--out file]             (src/cli/export.ts)
+ *   planner forget --email <address>                          (src/cli/forget.ts)
  *
  * Exit codes: 0 success, 1 failure (configuration, database), 2 bad usage.
  */
@@ -19,6 +21,8 @@ import { systemClock } from '../world/clock';
 import { FEATURES_USAGE, runFeatures } from './features';
 import { ROLLOUT_USAGE, runRollout } from './rollout';
 import { runUsers, USERS_USAGE } from './users';
+import { EXPORT_USAGE, runExport } from './export';
+import { FORGET_USAGE, runForget } from './forget';
 import { DomainError } from '../world/errors';
 import { createWorld } from '../world/world';
 
@@ -31,6 +35,8 @@ export const USAGE = `usage:
 ${FEATURES_USAGE}
 ${ROLLOUT_USAGE}
 ${USERS_USAGE}
+${EXPORT_USAGE}
+${FORGET_USAGE}
   planner help
       Show this text.
 
@@ -177,6 +183,8 @@ export async function run(
   if (argv[0] === 'features') return runFeatures(argv.slice(1), env, io);
   if (argv[0] === 'rollout') return runRollout(argv.slice(1), env, io);
   if (argv[0] === 'users') return runUsers(argv.slice(1), env, io);
+  if (argv[0] === 'export') return runExport(argv.slice(1), env, io);
+  if (argv[0] === 'forget') return runForget(argv.slice(1), env, io);
   try {
     const cmd = parseCommand(argv);
     if (cmd.kind === 'help') {

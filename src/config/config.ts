@@ -107,6 +107,14 @@ export interface Config {
   readonly authCacheMs: number;
   /** PLANNER_AUTH_POLL_MS: how often each instance checks for role changes and revocations. Default 1000 (≤ 5000). */
   readonly authPollMs: number;
+  /** PLANNER_MEMORY_TTL_DAYS: a memory item is erased this many days after it was stated or last confirmed. Default 180 (1–3650). */
+  readonly memoryTtlDays: number;
+  /** PLANNER_MEMORY_MAX_ITEMS: memory items kept per user; beyond, the least useful are evicted. Default 200 (10–10000). */
+  readonly memoryMaxItems: number;
+  /** PLANNER_MEMORY_LEARN_MS: how often the memory learner reads the outbox (and sweeps expired items). Default 5000 (100–3600000). */
+  readonly memoryLearnMs: number;
+  /** PLANNER_EMBEDDER: the embedder of semantic memory (src/memory/embedder.ts). Default local (hashed n-grams, offline). */
+  readonly embedder: 'local';
 }
 
 /** The algorithms a provider token may be signed with (never `none`, never HS*). */
@@ -326,6 +334,10 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     oidc: oidcConfig(env),
     authCacheMs: int(env, 'PLANNER_AUTH_CACHE_MS', 30_000, 100, 3_600_000),
     authPollMs: int(env, 'PLANNER_AUTH_POLL_MS', 1000, 50, 5000),
+    memoryTtlDays: int(env, 'PLANNER_MEMORY_TTL_DAYS', 180, 1, 3650),
+    memoryMaxItems: int(env, 'PLANNER_MEMORY_MAX_ITEMS', 200, 10, 10_000),
+    memoryLearnMs: int(env, 'PLANNER_MEMORY_LEARN_MS', 5000, 100, 3_600_000),
+    embedder: oneOf(env, 'PLANNER_EMBEDDER', ['local'], 'local'),
   };
   return Object.freeze(config);
 }

@@ -36,6 +36,16 @@ export interface AlternativeOptions {
   max?: number;
   /** How many local days around the task's current day are searched (default 14). */
   horizonDays?: number;
+  /**
+   * Slots the user prefers for a task (semantic memory): MOVE proposals in them are verified and
+   * ranked before every other proposal. Default none.
+   */
+  preferred?: (task: PlanTask, start: number, end: number) => boolean;
+  /**
+   * The duration (ms) to propose for a moved task whose current slot lasts `currentMs` (semantic
+   * memory's duration patterns). Default: the current slot's. The task's estimate is never changed.
+   */
+  durationMs?: (task: PlanTask, currentMs: number) => number;
 }
 
 interface Candidate {
@@ -46,6 +56,8 @@ interface Candidate {
   day: string | null;
   score: number;
   reasons: string[];
+  /** In a slot the user prefers (semantic memory). */
+  preferred: boolean;
 }
 
 /** Deterministic proposal id from the conflict key, the action, the task and the start. */
@@ -109,7 +121,7 @@ export function proposeAlternatives(
   ids.forEach((id, rank) => {
     const task = byId.get(id)!;
     if (isScheduled(task)) {
-      candidates.push(...moveCandidates(task, rank === 0, tasks, index, cal, nowMs, horizonDays));
+      candidates.push(...moveCandidates(task, rank === 0, tasks, index, cal, nowMs, horizonDays, opts));
     }
     const priorityPenalty = PRIORITIES.indexOf(task.priority) * 0.02;
     candidates.push({
@@ -123,6 +135,7 @@ export function proposeAlternatives(
         rank === 0 ? 'frees its slot' : 'frees the slot for the other task',
         'the task keeps no time and must be planned again later',
       ],
+      preferred: false,
     });
   });
 
@@ -159,6 +172,11 @@ export function proposeAlternatives(
     if (verify(c)) accepted.push(c);
   }
   accepted.sort(compareCandidates);
+  if (accepted.some((c) => c.preferred)) {
+    // Preferred slots lead: the scores offered are handed out again in that order (still descending).
+    const scores = accepted.map((c) => c.score).sort((x, y) => y - x);
+    accepted.forEach((c, i) => (c.score = scores[i]!));
+  }
 
   return accepted.map((c) => {
     const start = c.start === null ? null : new Date(c.start);
@@ -180,8 +198,9 @@ export function proposeAlternatives(
   });
 }
 
-/** Score desc, then start asc (BACKLOG last), then task id. */
+/** Preferred slots first (semantic memory), then score desc, then start asc (BACKLOG last), then task id. */
 function compareCandidates(a: Candidate, b: Candidate): number {
+  if (a.preferred !== b.preferred) return a.preferred ? -1 : 1;
   if (a.score !== b.score) return b.score - a.score;
   const as = a.start ?? Infinity;
   const bs = b.start ?? Infinity;
@@ -234,6 +253,7 @@ function searchRange(
   cal: DayCalendar,
   nowMs: number,
   horizonDays: number,
+  durationMs?: AlternativeOptions['durationMs'],
 ): {
   s0: number;
   dur: number;
@@ -246,7 +266,9 @@ function searchRange(
   hasDependents: boolean;
 } | null {
   const s0 = task.start.getTime();
-  const dur = task.end.getTime() - s0;
+  const current = task.end.getTime() - s0;
+  if (!(current > 0)) return null;
+  const dur = durationMs ? durationMs(task, current) : current;
   if (!(dur > 0)) return null;
   // Dependency bounds (only scheduled, open tasks constrain, exactly like the conflict engine).
   let lower = nowMs;
@@ -304,7 +326,7 @@ export function alternativesSearchWindow(
   for (const id of new Set(conflict.taskIds)) {
     const task = tasks.find((t) => t.id === id);
     if (!task || !isScheduled(task)) continue;
-    const range = searchRange(task, tasks, cal, nowMs, opts.horizonDays ?? 14);
+    const range = searchRange(task, tasks, cal, nowMs, opts.horizonDays ?? 14, opts.durationMs);
     if (!range) continue;
     from = Math.min(from, cal.dayBounds(range.firstDay).start);
     to = Math.max(to, cal.dayBounds(range.lastDay).end);
@@ -321,8 +343,9 @@ function moveCandidates(
   cal: DayCalendar,
   nowMs: number,
   horizonDays: number,
+  opts: AlternativeOptions = {},
 ): Candidate[] {
-  const range = searchRange(task, tasks, cal, nowMs, horizonDays);
+  const range = searchRange(task, tasks, cal, nowMs, horizonDays, opts.durationMs);
   if (!range) return [];
   const { s0, dur, lower, upper, origDay, firstDay, lastDay, hasDeps, hasDependents } = range;
   const settings = cal.settings;
@@ -368,6 +391,10 @@ function moveCandidates(
           `${Math.abs(days)} day${Math.abs(days) === 1 ? '' : 's'} ${days > 0 ? 'later' : 'earlier'}`,
         );
       }
+      const preferred = opts.preferred ? opts.preferred(task, start, start + dur) : false;
+      if (preferred) reasons.push('in your preferred time');
+      if (dur !== task.end.getTime() - s0)
+        reasons.push(`planned for ${formatDuration(dur / MINUTE_MS)}, what such tasks usually take you`);
       reasons.push('inside working hours');
       if (task.dueAt) reasons.push(`before its due time ${formatLocalInstant(task.dueAt.getTime(), tz)}`);
       if (hasDeps) reasons.push('after its dependencies end');
@@ -375,7 +402,16 @@ function moveCandidates(
       reasons.push(
         `day total ${formatDuration((used + dur) / MINUTE_MS)} of ${formatDuration(settings.dailyCapacityMinutes)}`,
       );
-      out.push({ action: 'MOVE', task, start, end: start + dur, day, score: round4(score), reasons });
+      out.push({
+        action: 'MOVE',
+        task,
+        start,
+        end: start + dur,
+        day,
+        score: round4(score),
+        reasons,
+        preferred,
+      });
     }
   }
   return out;

@@ -21,10 +21,22 @@ export type UnplacedCode =
   | 'NO_SLOT_BEFORE_DUE'
   | 'NO_SLOT_IN_WINDOW';
 
+/** Semantic memory's say in auto-scheduling (all optional; pure functions of the task). */
+export interface AutoScheduleOptions {
+  /** The minutes to plan for a task (default {@link plannedDurationMinutes}); its estimate is never changed. */
+  durationMinutes?: (task: PlanTask) => number;
+  /**
+   * The instants (epoch ms, [start, end) pairs) of a local day the user prefers for a task; null when
+   * no preference applies to the task. A task with a preference goes to the earliest slot inside a
+   * preferred window, and only when there is none to the earliest slot anywhere.
+   */
+  preferredWindows?: (task: PlanTask, dayKey: string) => Array<[number, number]> | null;
+}
+
 /** Result of {@link planAutoSchedule}. */
 export interface AutoSchedulePlan {
-  /** Placements, in the order they were made (dependencies before dependents). */
-  placed: Array<{ taskId: string; start: Date; end: Date }>;
+  /** Placements, in the order they were made (dependencies before dependents); `preferred`: inside a preferred window. */
+  placed: Array<{ taskId: string; start: Date; end: Date; preferred?: boolean }>;
   /** Tasks that got no slot, with a human-readable reason and a code. */
   unplaced: Array<{ taskId: string; reason: string; code: UnplacedCode }>;
 }
@@ -160,6 +172,7 @@ export function planAutoSchedule(
   settings: UserSettings,
   window: { from: Date; to: Date },
   now: Date,
+  opts: AutoScheduleOptions = {},
 ): AutoSchedulePlan {
   const placeList: PlanTask[] = [];
   const seen = new Set<string>();
@@ -178,6 +191,7 @@ export function planAutoSchedule(
       settings,
       window,
       now,
+      opts,
     );
     const unplaced = [...fixed.values(), ...plan.unplaced];
     const keepSlot = plan.unplaced.filter((u) => isScheduled(placeList.find((t) => t.id === u.taskId)!));
@@ -201,6 +215,7 @@ function planOnce(
   settings: UserSettings,
   window: { from: Date; to: Date },
   now: Date,
+  opts: AutoScheduleOptions = {},
 ): AutoSchedulePlan {
   const cal = new DayCalendar(settings);
   const tz = settings.timeZone;
@@ -245,16 +260,46 @@ function planOnce(
     return { busy, used };
   };
 
-  /** Earliest verified slot for `task` in [lower, upper), or null. */
+  const preferredPlaced = new Set<string>();
+  /** Earliest verified slot for `task` in [lower, upper): inside a preferred window when there is one. */
   const findSlot = (task: PlanTask, durMs: number, lower: number, upper: number): number | null => {
     if (upper - lower < durMs) return null;
+    const prefer = opts.preferredWindows;
+    if (prefer && prefer(task, cal.dayKey(lower)) !== null) {
+      const s = scanSlot(task, durMs, lower, upper, (day) => prefer(task, day) ?? []);
+      if (s !== null) {
+        preferredPlaced.add(task.id);
+        return s;
+      }
+    }
+    preferredPlaced.delete(task.id);
+    return scanSlot(task, durMs, lower, upper, null);
+  };
+  /** Earliest verified slot in [lower, upper), its gaps cut to `within(day)` when given. */
+  const scanSlot = (
+    task: PlanTask,
+    durMs: number,
+    lower: number,
+    upper: number,
+    within: ((day: string) => Array<[number, number]>) | null,
+  ): number | null => {
     const lastDay = cal.dayKey(upper - 1);
     for (let day = cal.dayKey(lower); day <= lastDay; day = addDaysToKey(day, 1)) {
       const windows = cal.workingWindows(day);
       if (windows.length === 0) continue;
       const { busy, used } = dayLoad(day);
       if (used + durMs / MINUTE_MS > settings.dailyCapacityMinutes) continue;
-      for (const [gs, ge] of freeGaps(windows, busy, lower, upper)) {
+      const gaps = freeGaps(windows, busy, lower, upper);
+      const cut = within
+        ? gaps.flatMap(([gs, ge]) =>
+            within(day)
+              .map(([ws, we]) => [Math.max(gs, ws), Math.min(ge, we)] as [number, number])
+              .filter(([a, b]) => b > a),
+          )
+        : gaps;
+      for (const [gs0, ge] of cut) {
+        // Cut gaps may start off the grid: round up to it.
+        const gs = within ? Math.ceil(gs0 / GRID_MS) * GRID_MS : gs0;
         if (ge - gs < durMs) continue;
         const candidate = placedTask(task, gs, gs + durMs);
         const i = stateIndex.get(task.id)!;
@@ -305,7 +350,7 @@ function planOnce(
     ready.sort(compareReady);
     const task = ready.shift()!;
     const title = JSON.stringify(task.title);
-    const durMin = plannedDurationMinutes(task);
+    const durMin = opts.durationMinutes ? opts.durationMinutes(task) : plannedDurationMinutes(task);
     const durMs = durMin * MINUTE_MS;
     const fail = (code: UnplacedCode, reason: string): void => {
       plan.unplaced.push({ taskId: task.id, code, reason });
@@ -337,7 +382,12 @@ function planOnce(
       if (start !== null) {
         const end = start + durMs;
         placedAt.set(task.id, { start, end });
-        plan.placed.push({ taskId: task.id, start: new Date(start), end: new Date(end) });
+        plan.placed.push({
+          taskId: task.id,
+          start: new Date(start),
+          end: new Date(end),
+          ...(preferredPlaced.has(task.id) ? { preferred: true } : {}),
+        });
         state[stateIndex.get(task.id)!] = placedTask(task, start, end);
         for (const day of cal.daysTouched(start, end)) {
           placedByDay.set(day, [...(placedByDay.get(day) ?? []), [start, end]]);

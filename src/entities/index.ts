@@ -8,6 +8,7 @@ import {
 } from './feature-flags.entity';
 import { GoalEntity } from './goal.entity';
 import { IdempotencyKeyEntity } from './idempotency-key.entity';
+import { MemoryItemEntity, MemoryLearnerCursorEntity } from './memory.entity';
 import { OperationEntity } from './operation.entity';
 import { RolloutMetricsEntity } from './rollout-metrics.entity';
 import { TaskDependencyEntity } from './task-dependency.entity';
@@ -25,6 +26,8 @@ export {
   FeatureUsageEntity,
   GoalEntity,
   IdempotencyKeyEntity,
+  MemoryItemEntity,
+  MemoryLearnerCursorEntity,
   OperationEntity,
   RolloutMetricsEntity,
   TaskDependencyEntity,
@@ -50,4 +53,6 @@ export const ENTITIES = [
   RolloutMetricsEntity,
   UserAuthAuditEntity,
   AuthVersionEntity,
+  MemoryItemEntity,
+  MemoryLearnerCursorEntity,
 ];

@@ -98,10 +98,10 @@ export const mutationResolvers = admit({
   undo: (_: unknown, a: { operationId?: string | null } & Policy, ctx: GraphQLContext) =>
     ctx.world.updater.undo(actor(ctx), a.operationId ?? null, a),
   redo: (_: unknown, a: Policy, ctx: GraphQLContext) => ctx.world.updater.redo(actor(ctx), a),
-  forgetMemories: (_: unknown, __: unknown, ctx: GraphQLContext) =>
-    ctx.world.updater.memoryDisabled(actor(ctx), 'FORGET_MEMORIES'),
-  remember: (_: unknown, __: unknown, ctx: GraphQLContext) =>
-    ctx.world.updater.memoryDisabled(actor(ctx), 'REMEMBER'),
+  forgetMemories: (_: unknown, a: { ids?: string[] | null } & Policy, ctx: GraphQLContext) =>
+    ctx.world.updater.forgetMemories(actor(ctx), a.ids ? [...a.ids] : null, a),
+  remember: (_: unknown, a: { text: string } & Policy, ctx: GraphQLContext) =>
+    ctx.world.updater.remember(actor(ctx), a.text, a),
   updateSettings: (_: unknown, a: { input: SettingsInput } & Policy, ctx: GraphQLContext) =>
     ctx.world.updater.updateSettings(actor(ctx), plain(a.input), a),
 });

@@ -16,7 +16,10 @@ import { BREAK, GraphQLError, visit, type DocumentNode } from 'graphql';
 import type { Config } from '../config/config';
 import { migrateUp, migrationStatus } from '../db/data-source';
 import { EventHub } from '../events/hub';
-import { startFlags, type Flags, type StartFlagsOptions } from '../flags';
+import { FLAGS, startFlags, toFlagUser, type Flags, type StartFlagsOptions } from '../flags';
+import { createEmbedder } from '../memory/embedder';
+import { MemoryLearner } from '../memory/learner';
+import { observe, plannerMetrics } from '../telemetry/metrics';
 import { buildSchema, createContext, type GraphQLContext } from '../resolvers';
 import { Admission, attachAdmission } from '../world/admission';
 import { startObservability, type Observability, type ObservabilityOptions } from './observability';
@@ -65,6 +68,8 @@ export interface RunningApp {
   readonly flags: Flags;
   /** Deletes expired idempotency keys of all users every config.idempotencySweepMs. */
   readonly sweeper: IdempotencySweeper;
+  /** The semantic-memory learner (outbox consumer; runs on the instance holding its advisory lock). */
+  readonly learner: MemoryLearner;
   /** Rollout figures of this instance (flush() writes them now) and its mutation telemetry. */
   readonly observability: Observability;
   /** The HS256 secret tokens are verified with (config.jwtSecret or the data directory's). */
@@ -161,10 +166,31 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
     // Flags first: the write path enforces them (evaluated in memory per operation).
     flags = await startFlags(db.dataSource, flagsOptions(config, clock, log));
     const flagService = flags.service;
-    const world = createWorld(db.dataSource, clock, { undoDepth: config.undoDepth, flags });
+    const world = createWorld(db.dataSource, clock, {
+      undoDepth: config.undoDepth,
+      flags,
+      memory: {
+        embedder: createEmbedder(config.embedder),
+        ttlDays: config.memoryTtlDays,
+        maxItems: config.memoryMaxItems,
+      },
+    });
     attachAdmission(world, new Admission(config.maxInFlightPerUser, config.maxQueuedPerUser));
     const sweeper = new IdempotencySweeper(db.dataSource, clock, {
       intervalMs: config.idempotencySweepMs,
+      log: (msg, fields) => log.warn(msg, fields),
+    });
+    // Semantic memory learns off the request path: one learner per database (advisory lock).
+    const learner = new MemoryLearner(db.dataSource, {
+      intervalMs: config.memoryLearnMs,
+      embedder: world.memory.embedder,
+      ttlDays: world.memory.ttlDays,
+      maxItems: world.memory.maxItems,
+      enabledFor: (u) =>
+        flagService
+          .forUser(toFlagUser({ id: u.id, role: u.role, createdAt: u.created_at, timeZone: u.time_zone }))
+          .isOn(FLAGS.SEMANTIC_MEMORY),
+      now: () => clock.now(),
       log: (msg, fields) => log.warn(msg, fields),
     });
     const events = new EventHub(db.dataSource, config.eventsDatabaseUrl ?? db.url, {
@@ -377,6 +403,8 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       await events.close();
       await startedFlags.close();
       await sweeper.stop();
+      await learner.stop();
+      unobserveMemory();
       await startedObs.close();
       await cache.close();
       try {
@@ -388,6 +416,14 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
     };
 
     sweeper.start();
+    learner.start();
+    const m = plannerMetrics();
+    const offMemory = [
+      observe(m.memoryItems, () => learner.totals?.items),
+      observe(m.memoryBytes, () => learner.totals?.bytes),
+      observe(m.consumerLag, () => learner.lagMs, { consumer: 'memory_learner' }),
+    ];
+    const unobserveMemory = () => offMemory.forEach((off) => off());
     return {
       url,
       port,
@@ -395,6 +431,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
       events,
       flags: startedFlags,
       sweeper,
+      learner,
       observability: startedObs,
       jwtSecret: db.jwtSecret,
       auth: authenticator,

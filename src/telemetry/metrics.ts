@@ -9,10 +9,10 @@
  * | planner.conflicts.resolved / .failed     | counter       |                            | resolveConflict ok / not ok |
  * | planner.undo.count, planner.redo.count   | counter       |                            | undo / redo ok |
  * | planner.undo.depth                       | histogram     |                            | UpdateResult.undo.depth |
- * | planner.memory.items / .bytes            | gauge         |                            | registered; semantic memory does not exist yet (no observations) |
+ * | planner.memory.items / .bytes            | gauge         |                            | the memory learner: items held and their stored bytes (all users), refreshed after each pass |
  * | planner.subscriptions.connections        | gauge         |                            | the WebSocket server (app.ts callback) |
  * | planner.events.delivered                 | counter       |                            | the event hub's count of events handed to subscribers |
- * | planner.consumer.lag (ms)                | gauge         | consumer                   | event relay (consumer=event_relay): age of the newest event it read; memory learner does not exist yet |
+ * | planner.consumer.lag (ms)                | gauge         | consumer                   | event relay (consumer=event_relay) and memory learner (consumer=memory_learner): age of the newest event it read |
  * | planner.rollout.rollbacks                | gauge (total) |                            | rollback events in the rollout audit trail |
  * | planner.flags.exposures / .usage         | counter       | experiment, variant, …     | src/flags/recorder.ts |
  */
@@ -71,10 +71,11 @@ export function plannerMetrics(): PlannerMetrics {
       description: 'Events delivered to subscribers',
     }),
     memoryItems: m.createObservableGauge('planner.memory.items', {
-      description: 'Semantic memory items held (not observed until semantic memory exists)',
+      description: "Semantic memory items held (all users), as of the memory learner's last pass",
     }),
     memoryBytes: m.createObservableGauge('planner.memory.bytes', {
-      description: 'Bytes of semantic memory text and embeddings (not observed until semantic memory exists)',
+      description:
+        "Bytes of semantic memory rows (text, rule, evidence, embedding) as stored, as of the learner's last pass",
       unit: 'By',
     }),
     subscriptionConnections: m.createObservableGauge('planner.subscriptions.connections', {
@@ -82,7 +83,7 @@ export function plannerMetrics(): PlannerMetrics {
     }),
     consumerLag: m.createObservableGauge('planner.consumer.lag', {
       description:
-        'How far a background consumer is behind, in ms: the age of the newest event it read, by consumer (event_relay; memory_learner later)',
+        'How far a background consumer is behind, in ms: the age of the newest event it read, by consumer (event_relay, memory_learner)',
       unit: 'ms',
     }),
     rollbacks: m.createObservableGauge('planner.rollout.rollbacks', {

@@ -16,6 +16,7 @@ import { localDayBounds, localDaysTouched, overlapMs } from '../domain/time';
 import type { AlternativeProposal, DetectedConflict, PlanTask, UserSettings } from '../domain/types';
 import { activeOperation } from '../telemetry/operation';
 import { alternativesAllowed, rankForUser } from './flag-gates';
+import { alternativeMemory } from './memory-shaping';
 import { mergeRequests, NeedMore, windowAround, type LoadRequest } from './loaded';
 import { mapConflict } from './rows';
 import type { StoredConflict, WorldTx } from './tx';
@@ -140,7 +141,11 @@ export function alternativesFor(
   const ids = [...new Set(conflict.taskIds)];
   for (const t of tx.planTasks(ids.filter((id) => !all.has(id)))) all.set(t.id, t);
   for (const t of tx.dependencyNeighbours(ids)) if (!all.has(t.id)) all.set(t.id, t);
-  const window = alternativesSearchWindow(conflict, [...all.values()], settings, tx.now, ALTERNATIVE_OPTIONS);
+  // Semantic memory (both arms of alternative_ranking): preferred slots searched and ranked first,
+  // durations from learned patterns; nothing when the flag is off or nothing was learned.
+  const memory = alternativeMemory(tx, all);
+  const options = memory ? { ...ALTERNATIVE_OPTIONS, ...memory.options } : ALTERNATIVE_OPTIONS;
+  const window = alternativesSearchWindow(conflict, [...all.values()], settings, tx.now, options);
   if (window) {
     if (!tx.base.covers(window.from.getTime(), window.to.getTime())) {
       tx.need({ ranges: [{ start: window.from, end: window.to }] });
@@ -148,9 +153,11 @@ export function alternativesFor(
     for (const t of tx.planTasksMeeting([{ start: window.from, end: window.to }]))
       if (!all.has(t.id)) all.set(t.id, t);
   }
-  const proposals = proposeAlternatives(conflict, [...all.values()], settings, tx.now, ALTERNATIVE_OPTIONS);
-  // The alternative_ranking experiment orders them (the same at most 5, each with its score).
-  return rankForUser(tx, proposals, (id) => all.get(id)?.start ?? null).map(toAlternativeView);
+  const proposals = proposeAlternatives(conflict, [...all.values()], settings, tx.now, options);
+  // The alternative_ranking experiment orders them (the same at most 5, each with its score); then
+  // memory puts the alternatives in a preferred window first, whichever arm ranked them.
+  const ranked = rankForUser(tx, proposals, (id) => all.get(id)?.start ?? null);
+  return (memory ? memory.apply(ranked) : ranked).map(toAlternativeView);
 }
 
 /**

@@ -143,6 +143,14 @@ export function rankForUser<
   return ranked.map((a, i) => (a.score === scores[i] ? a : { ...a, score: scores[i]! }));
 }
 
+/**
+ * Whether semantic memory shapes this attempt (the semantic_memory flag; off when nothing is
+ * bound). Off: nothing is learned or used, while stored items stay visible, exportable and erasable.
+ */
+export function memoryAllowed(tx: object): boolean {
+  return bound.get(tx)?.user.isOn(FLAGS.SEMANTIC_MEMORY) ?? false;
+}
+
 /** Counts an applied alternative (usage "alternative chosen", recorded after the commit). */
 export function noteAlternativeChosen(tx: object): void {
   const f = bound.get(tx);
@@ -156,4 +164,6 @@ export function recordUsage(runtime: FlagRuntime, flags: OperationFlags, kind: s
   if (kind === 'UNDO' || kind === 'REDO') recorder.recordUsage(flags.user, USAGE.UNDO_USED);
   const chosen = bound.get(tx)?.chosen ?? 0;
   if (chosen > 0) recorder.recordUsage(flags.user, USAGE.ALTERNATIVE_CHOSEN, chosen);
+  const consulted = (tx as { memoryUsed?: ReadonlySet<string> }).memoryUsed?.size ?? 0;
+  if (consulted > 0) recorder.recordUsage(flags.user, USAGE.MEMORY_CONSULTED);
 }

@@ -3,6 +3,7 @@
  * an operation also locks the user's row. What it returns is folded into a LoadedWorld.
  */
 import type { LoadRequest } from './loaded';
+import { NOT_UNDOABLE_SQL } from './not-undoable';
 
 const TASK_COLS = `t.id, t.title, t.notes, t.status, t.priority, t.estimate_minutes, t.due_at, t.scheduled_start,
   t.scheduled_end, t.tags, t.goal_id, t.version, t.created_at, t.updated_at,
@@ -18,6 +19,8 @@ const ACTIVE = `(status = 'OPEN' OR (status = 'DISMISSED' AND active))`;
 const OP_LITE = `id, seq, kind, actor, state, created_at, target_operation_id`;
 const OP_FULL = `id, user_id, seq, actor, kind, input, forward, inverse, entities, target_operation_id, created_at, state, redoable`;
 const TZ = `(SELECT time_zone FROM users WHERE id = $1)`;
+/** The most learned memory items one operation loads (the most confident). */
+export const MEMORY_SHAPING_LIMIT = 50;
 
 /**
  * Ids of the scheduled tasks meeting any of the ranges in the given array expression (tstzrange[]).
@@ -74,7 +77,7 @@ export function buildLoad(
     // The undo window summarised (not its rows): its size, how many are applied, its oldest seq and
     // whether that one is applied, and its two newest applied operations (the undo state after any
     // one operation follows from these).
-    ctes.push(`uw AS (SELECT ${OP_LITE} FROM operations WHERE user_id = $1 AND kind NOT IN ('UNDO','REDO')
+    ctes.push(`uw AS (SELECT ${OP_LITE} FROM operations WHERE user_id = $1 AND kind NOT IN ${NOT_UNDOABLE_SQL}
       ORDER BY seq DESC LIMIT ${p(first.undoDepth)})`);
     cols.push(`(SELECT json_build_object('n', count(*), 'applied', count(*) FILTER (WHERE state = 'APPLIED'),
         'min_seq', min(seq), 'oldest_applied', COALESCE(bool_or(state = 'APPLIED' AND seq = (SELECT min(seq) FROM uw)), false),
@@ -82,6 +85,11 @@ export function buildLoad(
           (SELECT * FROM uw WHERE state = 'APPLIED' ORDER BY seq DESC LIMIT 2) h)) FROM uw) AS undo_summary`);
     cols.push(
       `${agg('o', `SELECT ${OP_LITE}, undone_by_seq FROM operations WHERE user_id = $1 AND redoable ORDER BY undone_by_seq DESC LIMIT 2`, ' ORDER BY o.undone_by_seq DESC')} AS redo_top`,
+    );
+    // Semantic memory: the user's active learned items (few, capped; usually none), for the decide
+    // step to shape alternatives, placements and proposed durations. Served by memory_items_shaping_idx.
+    cols.push(
+      `${agg('m', `SELECT id, kind, text, rule, confidence, expires_at FROM memory_items WHERE user_id = $1 AND active AND kind <> 'FACT' ORDER BY confidence DESC, id LIMIT ${MEMORY_SHAPING_LIMIT}`)} AS memory`,
     );
   } else {
     cols.push(`(SELECT row_to_json(u) FROM users u WHERE id = $1) AS user`);
@@ -97,7 +105,7 @@ export function buildLoad(
         `SELECT id FROM operations WHERE user_id = $1 AND id = ANY(${p(uuids(req.operationIds))}::uuid[])`,
       );
     if (req.latestUndoable) {
-      which.push(`(SELECT w.id FROM (SELECT id, seq, state FROM operations WHERE user_id = $1 AND kind NOT IN ('UNDO','REDO')
+      which.push(`(SELECT w.id FROM (SELECT id, seq, state FROM operations WHERE user_id = $1 AND kind NOT IN ${NOT_UNDOABLE_SQL}
         ORDER BY seq DESC LIMIT ${p(first?.undoDepth ?? 100)}) w WHERE w.state = 'APPLIED' ORDER BY w.seq DESC LIMIT 1)`);
     }
     if (req.redoTarget)
@@ -298,7 +306,7 @@ export function buildLoad(
         `SELECT b.id, b.seq, b.kind, b.entities FROM operations t JOIN operations b
         ON b.user_id = t.user_id AND b.seq > t.seq AND b.entities && t.entities
         WHERE t.user_id = $1 AND t.id = ${p(req.laterOrdinaryOf)}::uuid
-        AND b.state = 'APPLIED' AND b.kind NOT IN ('UNDO', 'REDO')`,
+        AND b.state = 'APPLIED' AND b.kind NOT IN ${NOT_UNDOABLE_SQL}`,
       )} AS later_ordinary`,
     );
   }

@@ -10,6 +10,7 @@
  * so re-running it is safe; the operations request generously up front so that this stays rare.
  */
 import { localDaysTouched } from '../domain/time';
+import type { ShapingItem } from '../memory/rules';
 import type { PlanTask } from '../domain/types';
 import type { ConflictRow, GoalRow, OperationRow, TaskRow, UserRow } from './rows';
 
@@ -236,6 +237,8 @@ export class LoadedWorld {
   laterOrdinaryOf: string | null = null;
   laterOrdinary: Array<{ id: string; seq: number; kind: string; entities: string[] }> = [];
   backlog: string[] | null = null;
+  /** The user's active learned memory items (read by the first load with the lock). */
+  memory: ShapingItem[] = [];
   /** How many load statements were run (for diagnostics). */
   loads = 0;
 
@@ -356,6 +359,7 @@ export class LoadedWorld {
         heads: ((u.heads as Json[] | null) ?? []).map(parseOpLite),
       };
     }
+    if (row.memory !== undefined) this.memory = ((row.memory as Json[] | null) ?? []).map(parseMemory);
     if (row.redo_top !== undefined) this.redoTop = ((row.redo_top as Json[] | null) ?? []).map(parseOpLite);
     const focus = [...(req.taskIds ?? []), ...((row.focus_ids as string[] | null) ?? [])];
     for (const id of focus) this.fullTasks.set(id, null);
@@ -433,6 +437,17 @@ export class LoadedWorld {
     }
     if (req.backlog !== undefined) this.backlog = (row.backlog as string[] | null) ?? [];
   }
+}
+
+function parseMemory(r: Json): ShapingItem {
+  return {
+    id: r.id as string,
+    kind: r.kind as ShapingItem['kind'],
+    text: r.text as string,
+    confidence: Number(r.confidence),
+    rule: r.rule as ShapingItem['rule'],
+    expiresAt: d(r.expires_at),
+  };
 }
 
 function parseIdem(r: Json): IdempotencyRecord {

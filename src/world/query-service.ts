@@ -19,8 +19,21 @@ import {
   type TaskRow,
   type UserRow,
 } from './rows';
+import { NOT_UNDOABLE_SQL } from './not-undoable';
 import { isUuid } from './user-service';
-import type { ConflictView, GoalView, OperationView, Page, TaskView, UndoStateView, UserView } from './views';
+import { createEmbedder, type Embedder } from '../memory/embedder';
+import type { FlagRuntime } from './flag-gates';
+import { exportUserData, recallMemories } from './personal-data';
+import type {
+  ConflictView,
+  GoalView,
+  MemoryItemView,
+  OperationView,
+  Page,
+  TaskView,
+  UndoStateView,
+  UserView,
+} from './views';
 
 export const MAX_PAGE = 100;
 export const DEFAULT_PAGE = 20;
@@ -96,7 +109,7 @@ function iso(v: Date | string): string {
  */
 export const UNDO_STATE_SQL = `SELECT (SELECT COALESCE(json_agg(w ORDER BY w.seq DESC), '[]') FROM (
     SELECT id, seq, kind, actor, state, created_at, target_operation_id FROM operations
-    WHERE user_id = $1 AND kind NOT IN ('UNDO','REDO') ORDER BY seq DESC LIMIT $2
+    WHERE user_id = $1 AND kind NOT IN ${NOT_UNDOABLE_SQL} ORDER BY seq DESC LIMIT $2
   ) w WHERE w.state = 'APPLIED') AS applied,
   EXISTS (SELECT 1 FROM operations WHERE user_id = $1 AND redoable) AS can_redo`;
 
@@ -120,8 +133,22 @@ export class QueryService {
   constructor(
     private readonly ds: DataSource,
     private readonly clock: Clock,
-    private readonly opts: { undoDepth: number },
+    private readonly opts: { undoDepth: number; embedder?: Embedder; flags?: FlagRuntime },
   ) {}
+
+  /**
+   * Recall: the user's memory items, the most similar to `query` first (see personal-data.ts).
+   * `first` defaults to 20, at most 100. The agent tool `recall_memories` calls exactly this.
+   */
+  async memories(
+    userId: string,
+    args: { query?: string | null; first?: number | null } = {},
+  ): Promise<MemoryItemView[]> {
+    return recallMemories(this.q, this.clock.now(), this.opts.embedder ?? createEmbedder('local'), userId, {
+      query: args.query ?? null,
+      limit: pageSize(args.first),
+    });
+  }
 
   private q = async <T>(sql: string, params: unknown[]): Promise<T[]> =>
     (await this.ds.query(sql, params)) as T[];
@@ -432,35 +459,9 @@ export class QueryService {
     return undoStateWith((sql, p) => this.ds.query(sql, p), userId, this.opts.undoDepth);
   }
 
-  /** Everything held about the user (GDPR-style export). */
+  /** Everything held about the user (GDPR-style export; see personal-data.ts). */
   async exportMyData(userId: string): Promise<Record<string, unknown>> {
     const { eventCursor: _cursor, ...me } = await this.me(userId);
-    const tasks = (
-      await this.q<TaskRow>(
-        `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.user_id = $1 ORDER BY t.created_at, t.id`,
-        [userId],
-      )
-    ).map(mapTask);
-    const goals = (
-      await this.q<GoalRow>('SELECT * FROM goals WHERE user_id = $1 ORDER BY created_at, id', [userId])
-    ).map(mapGoal);
-    const operations = await this.q<OperationRow>(
-      'SELECT id, seq, actor, kind, input, state, created_at, target_operation_id FROM operations WHERE user_id = $1 ORDER BY seq',
-      [userId],
-    );
-    const conflicts = (
-      await this.q<ConflictRow>('SELECT * FROM conflicts WHERE user_id = $1 ORDER BY detected_at, id', [
-        userId,
-      ])
-    ).map(mapConflict);
-    return {
-      exportedAt: this.clock.now().toISOString(),
-      user: me,
-      tasks,
-      goals,
-      conflicts,
-      operations: operations.map((o) => ({ ...mapOperation(o), input: o.input })),
-      memories: [],
-    };
+    return exportUserData(this.q, { me, now: this.clock.now(), flags: this.opts.flags ?? null }, userId);
   }
 }

@@ -35,6 +35,7 @@ import {
   type OperationFlags,
 } from './flag-gates';
 import { buildLoad } from './load-sql';
+import { NOT_UNDOABLE_KINDS } from './not-undoable';
 import { LoadedWorld, mergeRequests, NeedMore, type LoadRequest, type OpLite } from './loaded';
 import { mapOperation, type OperationRow } from './rows';
 import { entityKey, fieldChanges, type Snapshot } from './snapshots';
@@ -44,6 +45,7 @@ import type {
   ConflictView,
   FlagEvaluationView,
   GoalView,
+  MemoryNoteView,
   OperationView,
   PlacementView,
   TaskView,
@@ -56,7 +58,7 @@ import { buildWrite } from './write';
 const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 /** Loads one operation may run before it must have decided (the first one included). */
 const MAX_LOADS = 12;
-export const NON_ORDINARY = new Set(['UNDO', 'REDO']);
+export const NON_ORDINARY: ReadonlySet<string> = new Set(NOT_UNDOABLE_KINDS);
 
 export interface MutationOptions {
   onConflict?: ConflictPolicy | null;
@@ -83,7 +85,13 @@ export interface BodyResult {
 /** One operation: its identity, what to load up front, and its decide step. */
 export interface OperationSpec {
   kind: string;
+  /** The arguments as recorded in the operation log (never memory text: ids only). */
   args: Record<string, unknown>;
+  /**
+   * What identifies the request for idempotency (hashed, never stored), when it differs from
+   * `args`: `remember` hashes its text while the log records only the new memory's id.
+   */
+  hashArgs?: Record<string, unknown>;
   /** What to load with the lock (from the arguments alone); more is loaded on demand. */
   load: LoadRequest;
   /** The decide step: pure, may run more than once (after NeedMore). */
@@ -295,7 +303,11 @@ export class Runner {
         ? ''
         : createHash('sha256')
             .update(
-              JSON.stringify({ kind: spec.kind, args: spec.args, onConflict: opts.onConflict ?? 'ALLOW' }),
+              JSON.stringify({
+                kind: spec.kind,
+                args: spec.hashArgs ?? spec.args,
+                onConflict: opts.onConflict ?? 'ALLOW',
+              }),
             )
             .digest('hex');
     const client = await this.pool.connect();
@@ -498,7 +510,7 @@ export class Runner {
       errors: [],
       warnings: tx.warnings,
       undo,
-      memory: [],
+      memory: tx.memoryNotes,
       flags: flags.evaluations(),
       placements: out.placements ?? [],
       unplaced: out.unplaced ?? [],
@@ -526,12 +538,20 @@ export class Runner {
           : {
               key,
               hash,
-              result: JSON.parse(JSON.stringify(result)),
+              // Memory text never leaves the memory tables: the stored answer keeps the notes' ids.
+              result: JSON.parse(JSON.stringify({ ...result, memory: result.memory.map(redactNote) })),
               expiredBefore: new Date(tx.now.getTime() - IDEMPOTENCY_TTL_MS),
             },
+      extra: tx.extraWrites,
     });
     return { tx, result, lastEventSeq: eventSeqFrom + events.length - 1, write };
   }
+}
+
+/** A memory note as an idempotency record keeps it: the id and effect, not the memory's text. */
+export const REDACTED_MEMORY_TEXT = '(memory text is not kept with the retry record; see memories)';
+function redactNote(n: MemoryNoteView): MemoryNoteView {
+  return { ...n, text: REDACTED_MEMORY_TEXT };
 }
 
 export { mapOperation };

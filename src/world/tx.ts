@@ -10,7 +10,7 @@ import { DomainError } from './errors';
 import type { LoadedWorld } from './loaded';
 import { mapGoal, mapTask, mapUser, type GoalRow, type TaskRow } from './rows';
 import { ChangeTracker, toRow, type Row } from './snapshots';
-import type { Actor, GoalView, TaskView } from './views';
+import type { Actor, GoalView, MemoryNoteView, TaskView } from './views';
 import {
   WorldReader,
   type GoalContent,
@@ -55,6 +55,12 @@ export class WorldTx extends WorldReader {
   settingsChanged = false;
   /** The operation ids whose state this operation changes (undo, redo), with their new state. */
   readonly operationStates: Array<{ id: string; state: 'APPLIED' | 'UNDONE'; redoable: boolean }> = [];
+  /** What semantic memory contributed (UpdateResult.memory), one note per item and effect. */
+  readonly memoryNotes: MemoryNoteView[] = [];
+  /** Memory items that shaped this operation (their use is counted by the write statement). */
+  readonly memoryUsed = new Set<string>();
+  /** More writes riding in the operation's one write statement (remember, forgetMemories, memory use). */
+  readonly extraWrites: Array<(param: (value: unknown) => string) => string> = [];
 
   constructor(base: LoadedWorld, now: Date, actor: Actor) {
     super(base, now, actor);

@@ -134,6 +134,19 @@ export interface MemoryNoteView {
   effect: string;
 }
 
+/** A memory item as the user sees it (never its embedding). */
+export interface MemoryItemView {
+  id: string;
+  kind: 'PREFERENCE' | 'PATTERN' | 'FACT';
+  text: string;
+  confidence: number;
+  /** Cosine similarity to the recall query (null without one). */
+  score: number | null;
+  createdAt: Instant;
+  lastUsedAt: Instant | null;
+  expiresAt: Instant | null;
+}
+
 export interface FlagEvaluationView {
   key: string;
   on: boolean;

@@ -7,7 +7,11 @@
 import type { DataSource } from 'typeorm';
 import type { Clock } from './clock';
 import type { FlagRuntime } from './flag-gates';
+import { randomUUID } from 'node:crypto';
+import { DomainError } from './errors';
+import { defaultMemoryOptions, type MemoryOptions } from './memory-options';
 import { autoScheduleOp } from './ops/autoschedule';
+import { forgetMemoriesOp, normaliseMemoryText, rememberOp } from './ops/memory';
 import { dismissConflictOp, resolveConflictOp } from './ops/conflicts';
 import { createGoalOp, updateGoalOp, type CreateGoalInput, type UpdateGoalInput } from './ops/goals';
 import { updateSettingsOp, type SettingsInput } from './ops/settings';
@@ -42,6 +46,7 @@ export class WorldUpdater {
     private readonly clock: Clock,
     private readonly queries: QueryService,
     private readonly opts: { undoDepth: number; flags?: FlagRuntime },
+    private readonly memory: MemoryOptions = defaultMemoryOptions(),
   ) {
     this.runner = new Runner(ds, clock, opts, (userId) => this.queries.undoState(userId));
   }
@@ -177,14 +182,38 @@ export class WorldUpdater {
     return this.runner.run(actor, redoOp(actor), opts);
   }
 
-  /** Semantic memory is a later feature: answered as FEATURE_DISABLED until it ships. */
-  async memoryDisabled(actor: Actor, kind: 'REMEMBER' | 'FORGET_MEMORIES'): Promise<UpdateResultView> {
-    return this.runner.failure(await this.queries.undoState(actor.userId), [
-      {
-        code: 'FEATURE_DISABLED',
-        message: `${kind === 'REMEMBER' ? 'remember' : 'forgetMemories'} is not available yet`,
-        path: null,
-      },
-    ]);
+  // ================================================================= semantic memory
+
+  /**
+   * Records a fact the user states (a FACT memory item). The embedding is computed before the
+   * transaction (a hosted embedder does I/O); the operation log records the new item's id only.
+   * Gated by the semantic_memory flag (FEATURE_DISABLED, nothing written).
+   */
+  async remember(actor: Actor, text: string, opts: MutationOptions = {}): Promise<UpdateResultView> {
+    let normalised: string;
+    try {
+      normalised = normaliseMemoryText(text);
+    } catch (err) {
+      if (!(err instanceof DomainError)) throw err;
+      return this.runner.failure(await this.queries.undoState(actor.userId), err.details);
+    }
+    const [embedding] = await this.memory.embedder.embed([normalised]);
+    const op = rememberOp({
+      id: randomUUID(),
+      text: normalised,
+      embedding: embedding!,
+      ttlDays: this.memory.ttlDays,
+      maxItems: this.memory.maxItems,
+    });
+    return this.runner.run(actor, op, opts);
+  }
+
+  /** Erases memory items for good (null: all of them). Never gated: people can always erase. */
+  async forgetMemories(
+    actor: Actor,
+    ids: string[] | null,
+    opts: MutationOptions = {},
+  ): Promise<UpdateResultView> {
+    return this.runner.run(actor, forgetMemoriesOp(ids), opts);
   }
 }

@@ -4,7 +4,8 @@
  */
 import type { DataSource } from 'typeorm';
 import type { Clock } from './clock';
-import type { FlagRuntime } from './flag-gates';
+import { staticFlagRuntime, type FlagRuntime } from './flag-gates';
+import { defaultMemoryOptions, type MemoryOptions } from './memory-options';
 import { QueryService } from './query-service';
 import { UserService } from './user-service';
 import { WorldUpdater } from './world-updater';
@@ -17,6 +18,8 @@ export interface WorldOptions {
    * repository's seeded payload evaluated in memory (every capability on), usage not counted.
    */
   flags?: FlagRuntime;
+  /** Semantic memory: embedder, retention and per-user cap. Default local embedder, 180 days, 200 items. */
+  memory?: Partial<MemoryOptions>;
 }
 
 export interface World {
@@ -26,6 +29,8 @@ export interface World {
   readonly updater: WorldUpdater;
   /** Reads scoped to one user. */
   readonly queries: QueryService;
+  /** Semantic memory's settings (embedder, retention, cap), shared with the learner. */
+  readonly memory: MemoryOptions;
   /** Accounts: find-or-create by email (token minting), lookups by id. */
   readonly users: UserService;
 }
@@ -33,11 +38,14 @@ export interface World {
 /** Builds the world over an initialised DataSource (migrations applied). */
 export function createWorld(dataSource: DataSource, clock: Clock, options: WorldOptions = {}): World {
   const undoDepth = options.undoDepth ?? 100;
-  const queries = new QueryService(dataSource, clock, { undoDepth });
+  const memory = defaultMemoryOptions(options.memory);
+  const flags = options.flags ?? staticFlagRuntime();
+  const queries = new QueryService(dataSource, clock, { undoDepth, embedder: memory.embedder, flags });
   return {
     dataSource,
     clock,
-    updater: new WorldUpdater(dataSource, clock, queries, { undoDepth, flags: options.flags }),
+    memory,
+    updater: new WorldUpdater(dataSource, clock, queries, { undoDepth, flags }, memory),
     queries,
     users: new UserService(dataSource, clock),
   };

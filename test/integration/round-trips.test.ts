@@ -274,6 +274,44 @@ describe('round trips per mutation (statements counted on the real database)', (
     for (const c of counts) expect(c).to.be.at.most(OTHER_BUDGET);
   });
 
+  it('semantic memory: remember and forgetMemories within budget; a mutation shaped by memory adds no statement', async () => {
+    const a = await user();
+    const remembered = await within(OTHER_BUDGET, () => world.updater.remember(a, 'I swim on Sundays'));
+    // An active learned preference (as the learner writes it): loaded with the lock, no extra load.
+    const rule = { type: 'tod', term: 'gym', counts: { MORNING: 0, AFTERNOON: 0, EVENING: 5, NIGHT: 0 } };
+    await ds.query(
+      `INSERT INTO memory_items (user_id, id, kind, key, text, rule, embedding, confidence, created_at, updated_at)
+       VALUES ($1, gen_random_uuid(), 'PREFERENCE', 'tod:gym', 'Prefers gym in the evening', $2, '{0}', 0.8, now(), now())`,
+      [a.userId, JSON.stringify(rule)],
+    );
+    await within(OTHER_BUDGET, () =>
+      world.updater.updateSettings(a, {
+        workingHours: (['MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY'] as const).map((weekday) => ({
+          weekday,
+          intervals: [{ start: '07:00', end: '22:00' }],
+        })),
+        dailyCapacityMinutes: 900,
+      }),
+    );
+    await within(TASK_BUDGET, () =>
+      world.updater.createTask(a, {
+        title: 'meeting',
+        scheduledStart: hour('2026-12-02', 8),
+        scheduledEnd: hour('2026-12-02', 9),
+      }),
+    );
+    const shaped = await within(TASK_BUDGET, () =>
+      world.updater.createTask(a, {
+        title: 'gym',
+        scheduledStart: hour('2026-12-02', 8),
+        scheduledEnd: hour('2026-12-02', 9),
+      }),
+    );
+    expect(shaped.memory.map((m) => m.effect)).to.have.length.greaterThan(0);
+    await within(OTHER_BUDGET, () => world.updater.forgetMemories(a, [remembered.memory[0]!.memoryId!]));
+    await within(OTHER_BUDGET, () => world.updater.forgetMemories(a, null));
+  });
+
   it('needs one more load, within the budget, when a conflict lies outside the windows loaded up front', async () => {
     const a = await user();
     // Four months ahead: outside what updateSettings loads with the lock (the next 60 days).

@@ -7,6 +7,7 @@ import { loadConfig, type Config } from '../../src/config/config';
 import type { EventHub } from '../../src/events/hub';
 import type { Flags } from '../../src/flags';
 import type { IdempotencySweeper } from '../../src/world/sweeper';
+import type { MemoryLearner } from '../../src/memory/learner';
 import { startApp, type RunningApp } from '../../src/server/app';
 import type { Observability, ObservabilityOptions } from '../../src/server/observability';
 import { mintToken, type Authenticator } from '../../src/server/auth';
@@ -50,6 +51,8 @@ export interface TestServer {
   readonly auth: Authenticator;
   /** The app's idempotency-key sweeper. */
   readonly sweeper: IdempotencySweeper;
+  /** The app's semantic-memory learner (runOnce / drain). */
+  readonly learner: MemoryLearner;
   /** Rollout figures of this instance (flush() writes them now). */
   readonly observability: Observability;
   readonly config: Config;
@@ -71,6 +74,9 @@ export function testConfig(env: Record<string, string | undefined> = {}): Config
     DATABASE_URL: testDatabaseUrl(),
     PLANNER_JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: 'silent',
+    // The memory learner reads every user's events of the shared test database: tests drive it
+    // (server.learner.drain()) instead of letting it learn from other tests' users on its own.
+    PLANNER_MEMORY_LEARN_MS: '3600000',
   };
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined) delete merged[key];
@@ -96,6 +102,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     authCache: app.authCache,
     auth: app.auth,
     sweeper: app.sweeper,
+    learner: app.learner,
     observability: app.observability,
     config,
     clock,

@@ -118,3 +118,29 @@ describe('config: PLANNER_EVENTS_DATABASE_URL', () => {
       .that.matches(/^PLANNER_EVENTS_DATABASE_URL: /);
   });
 });
+
+describe('config: semantic memory (issue 14)', () => {
+  it('has defaults for the retention, the per-user cap and the learner interval', () => {
+    const c = loadConfig({});
+    expect(c.memoryTtlDays).to.equal(180);
+    expect(c.memoryMaxItems).to.equal(200);
+    expect(c.memoryLearnMs).to.equal(5000);
+  });
+
+  it('accepts values in range and refuses the rest, naming the variable', () => {
+    const c = loadConfig({ PLANNER_MEMORY_TTL_DAYS: '30', PLANNER_MEMORY_MAX_ITEMS: '50' });
+    expect(c.memoryTtlDays).to.equal(30);
+    expect(c.memoryMaxItems).to.equal(50);
+    for (const [name, bad] of [
+      ['PLANNER_MEMORY_TTL_DAYS', '0'],
+      ['PLANNER_MEMORY_TTL_DAYS', 'forever'],
+      ['PLANNER_MEMORY_MAX_ITEMS', '5'],
+      ['PLANNER_MEMORY_MAX_ITEMS', '2.5'],
+      ['PLANNER_MEMORY_LEARN_MS', '10'],
+    ] as const) {
+      expect(() => loadConfig({ [name]: bad }), `${name}=${bad}`)
+        .to.throw(ConfigError)
+        .with.property('variable', name);
+    }
+  });
+});

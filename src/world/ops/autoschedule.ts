@@ -1,5 +1,5 @@
 /** autoSchedule: place tasks (or the whole backlog) in free working time, in one load and one write. */
-import { planAutoSchedule } from '../../domain/autoschedule';
+import { plannedDurationMinutes, planAutoSchedule } from '../../domain/autoschedule';
 import type { PlanTask } from '../../domain/types';
 import { toPlanTask } from '../conflict-sync';
 import { DomainError } from '../errors';
@@ -7,6 +7,7 @@ import type { OperationSpec } from '../runner';
 import type { TaskPatch } from '../tx';
 import { isUuid } from '../user-service';
 import type { PlacementView, TaskView } from '../views';
+import { noteAutoSchedule, proposedMinutes, shapingOf } from '../memory-shaping';
 import { settleConflicts } from './common';
 
 const DAY_MS = 86_400_000;
@@ -68,7 +69,28 @@ export function autoScheduleOp(taskIds: string[] | null, from: Date, to: Date): 
         if (!world.has(t.id)) world.set(t.id, t);
       const placing = toPlace.map(toPlanTask);
       for (const t of placing) world.set(t.id, t);
-      const plan = planAutoSchedule(placing, [...world.values()], tx.settings(), { from, to }, tx.now);
+      // Semantic memory: preferred windows first, durations from learned patterns (estimates untouched).
+      const shaping = shapingOf(tx);
+      const tz = tx.user.time_zone;
+      const plan = planAutoSchedule(
+        placing,
+        [...world.values()],
+        tx.settings(),
+        { from, to },
+        tx.now,
+        shaping
+          ? {
+              preferredWindows: (t, day) => shaping.preferredWindows(t.title, day, tz),
+              durationMinutes: (t) => {
+                const base = plannedDurationMinutes(t);
+                return (
+                  proposedMinutes(shaping, { title: t.title, estimateMinutes: base }, base)?.minutes ?? base
+                );
+              },
+            }
+          : {},
+      );
+      if (shaping) noteAutoSchedule(tx, shaping, placing, plan.placed);
       const placements: PlacementView[] = [];
       for (const p of plan.placed) {
         const t = world.get(p.taskId)!;

@@ -223,7 +223,9 @@ export function undoOp(actor: Actor, operationId: string | null, undoDepth: numb
         if (NON_ORDINARY.has(target.kind)) {
           throw new DomainError(
             'VALIDATION',
-            `An ${target.kind} cannot itself be undone: use ${target.kind === 'UNDO' ? 'redo' : 'undo'}`,
+            target.kind === 'UNDO' || target.kind === 'REDO'
+              ? `An ${target.kind} cannot itself be undone: use ${target.kind === 'UNDO' ? 'redo' : 'undo'}`
+              : `${target.kind} is final and cannot be undone (forget a remembered fact with forgetMemories)`,
             ['operationId'],
           );
         }
