@@ -154,8 +154,20 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
   let obs: Observability | null = null;
   let authCache: UserAuthCache | null = null;
   try {
-    const applied = await migrateUp(db.dataSource);
-    if (applied.length > 0) log.info('migrations applied', { applied });
+    if (config.migrateOnStart) {
+      const applied = await migrateUp(db.dataSource);
+      if (applied.length > 0) log.info('migrations applied', { applied });
+    } else {
+      const pending = (await migrationStatus(db.dataSource)).filter((m) => !m.applied).map((m) => m.name);
+      if (pending.length > 0) {
+        log.warn(
+          'migrations pending and PLANNER_MIGRATE_ON_START=false: not ready until `planner migrate up`',
+          {
+            pending,
+          },
+        );
+      }
+    }
     // Flags first: the write path enforces them (evaluated in memory per operation).
     flags = await startFlags(db.dataSource, flagsOptions(config, clock, log));
     const flagService = flags.service;
@@ -248,7 +260,12 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
           'database check',
         );
         const missing = states.filter((s) => !s.applied).map((s) => s.name);
-        if (missing.length > 0) return { ok: false, reason: `migrations not applied: ${missing.join(', ')}` };
+        if (missing.length > 0) {
+          const hint = config.migrateOnStart
+            ? ''
+            : ' (PLANNER_MIGRATE_ON_START=false: run `planner migrate up`)';
+          return { ok: false, reason: `migrations not applied: ${missing.join(', ')}${hint}` };
+        }
         return { ok: true };
       } catch (err) {
         log.warn('readiness check failed', { err });
