@@ -27,6 +27,7 @@ import { Authenticator, tokenKey, type JwksFetch } from './auth';
 import { UserAuthCache } from '../world/user-auth-cache';
 import { openDatabase, type OpenDatabase } from './database';
 import { createFormatError } from './errors';
+import { awaitMigrations, pendingReason } from './await-migrations';
 import { createHttpHandler, type Readiness } from './http-handler';
 import { buildLimitRules } from './limits';
 import { createLogger, type Logger } from './logger';
@@ -154,19 +155,12 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
   let obs: Observability | null = null;
   let authCache: UserAuthCache | null = null;
   try {
+    let listenPort = config.port;
     if (config.migrateOnStart) {
       const applied = await migrateUp(db.dataSource);
       if (applied.length > 0) log.info('migrations applied', { applied });
     } else {
-      const pending = (await migrationStatus(db.dataSource)).filter((m) => !m.applied).map((m) => m.name);
-      if (pending.length > 0) {
-        log.warn(
-          'migrations pending and PLANNER_MIGRATE_ON_START=false: not ready until `planner migrate up`',
-          {
-            pending,
-          },
-        );
-      }
+      listenPort = await awaitMigrations(db.dataSource, config.host, config.port, log);
     }
     // Flags first: the write path enforces them (evaluated in memory per operation).
     flags = await startFlags(db.dataSource, flagsOptions(config, clock, log));
@@ -261,10 +255,8 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
         );
         const missing = states.filter((s) => !s.applied).map((s) => s.name);
         if (missing.length > 0) {
-          const hint = config.migrateOnStart
-            ? ''
-            : ' (PLANNER_MIGRATE_ON_START=false: run `planner migrate up`)';
-          return { ok: false, reason: `migrations not applied: ${missing.join(', ')}${hint}` };
+          if (!config.migrateOnStart) return { ok: false, reason: pendingReason(missing) };
+          return { ok: false, reason: `migrations not applied: ${missing.join(', ')}` };
         }
         return { ok: true };
       } catch (err) {
@@ -330,7 +322,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
 
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(config.port, config.host, () => {
+      server.listen(listenPort, config.host, () => {
         server.off('error', reject);
         resolve();
       });
