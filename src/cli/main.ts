@@ -3,7 +3,10 @@
  * directory, database, JWT secret), so a token it mints is accepted by that server.
  *
  *   planner token --email <address> [--name <display name>] [--role ADMIN|USER]   token alone on the last stdout line
- *   planner migrate up|down|status
+ *   planner migrate status|up [--dry-run]|down [--force]     (src/cli/migrate.ts)
+ *   planner backup [file] / restore <file> [--force]          (src/cli/backup.ts, src/cli/restore.ts)
+ *   planner verify [--json]                                   (src/cli/verify.ts)
+ *   planner check --url <base> [--token t] [--json]           (src/cli/check.ts)
  *   planner features list|enable|disable|phase|import|audit   (src/cli/features.ts)
  *   planner rollout report|check                              (src/cli/rollout.ts)
  *   planner users list|role|revoke                            (src/cli/users.ts)
@@ -13,12 +16,17 @@
  * Exit codes: 0 success, 1 failure (configuration, database), 2 bad usage.
  */
 import { ConfigError, loadConfig, type Config } from '../config/config';
-import { migrateDown, migrateUp, migrationStatus } from '../db/data-source';
+import { migrateUp } from '../db/data-source';
 import { mintToken } from '../server/auth';
 import { openDatabase, type OpenDatabase } from '../server/database';
 import { createLogger } from '../server/logger';
 import { systemClock } from '../world/clock';
+import { BACKUP_USAGE, runBackup } from './backup';
+import { CHECK_USAGE, runCheck } from './check';
 import { FEATURES_USAGE, runFeatures } from './features';
+import { MIGRATE_USAGE, runMigrate } from './migrate';
+import { RESTORE_USAGE, runRestore } from './restore';
+import { runVerify, VERIFY_USAGE } from './verify';
 import { ROLLOUT_USAGE, runRollout } from './rollout';
 import { runUsers, USERS_USAGE } from './users';
 import { EXPORT_USAGE, runExport } from './export';
@@ -30,8 +38,11 @@ export const USAGE = `usage:
   planner token --email <address> [--name <display name>] [--role ADMIN|USER]
       Create the user if needed and print a JWT for it (alone on the last line of stdout).
       --role first sets the user's stored role (audited; for development).
-  planner migrate up|down|status
-      Apply pending migrations, revert the latest one, or list them with their state.
+${MIGRATE_USAGE}
+${BACKUP_USAGE}
+${RESTORE_USAGE}
+${VERIFY_USAGE}
+${CHECK_USAGE}
 ${FEATURES_USAGE}
 ${ROLLOUT_USAGE}
 ${USERS_USAGE}
@@ -88,9 +99,7 @@ async function withDatabase<T>(config: Config, fn: (db: OpenDatabase) => Promise
 
 /** A parsed command line. */
 export type Command =
-  | { kind: 'help' }
-  | { kind: 'token'; email: string; name: string | undefined; role?: 'ADMIN' | 'USER' }
-  | { kind: 'migrate'; action: 'up' | 'down' | 'status' };
+  { kind: 'help' } | { kind: 'token'; email: string; name: string | undefined; role?: 'ADMIN' | 'USER' };
 
 /** Parses the arguments (after the program name). Throws UsageError. */
 export function parseCommand(argv: string[]): Command {
@@ -110,13 +119,6 @@ export function parseCommand(argv: string[]): Command {
         throw new UsageError('--role must be ADMIN or USER');
       }
       return { kind: 'token', email, name: flags.get('name'), ...(role ? { role } : {}) };
-    }
-    case 'migrate': {
-      const action = rest[0];
-      if (rest.length !== 1 || (action !== 'up' && action !== 'down' && action !== 'status')) {
-        throw new UsageError('migrate needs exactly one of up, down, status');
-      }
-      return { kind: 'migrate', action };
     }
     case undefined:
       throw new UsageError('no command given');
@@ -154,21 +156,6 @@ async function token(config: Config, cmd: Extract<Command, { kind: 'token' }>, i
   });
 }
 
-async function migrate(config: Config, action: 'up' | 'down' | 'status', io: Io): Promise<void> {
-  await withDatabase(config, async (db) => {
-    if (action === 'up') {
-      const applied = await migrateUp(db.dataSource);
-      if (applied.length === 0) io.out('nothing to apply: every migration is applied');
-      for (const name of applied) io.out(`applied ${name}`);
-    } else if (action === 'down') {
-      const reverted = await migrateDown(db.dataSource);
-      io.out(reverted === null ? 'nothing to revert: no migration is applied' : `reverted ${reverted}`);
-    } else {
-      for (const m of await migrationStatus(db.dataSource)) io.out(`${m.applied ? '[x]' : '[ ]'} ${m.name}`);
-    }
-  });
-}
-
 /**
  * Runs the CLI and returns the exit code (never calls process.exit).
  * @param argv arguments after the program name.
@@ -185,6 +172,11 @@ export async function run(
   if (argv[0] === 'users') return runUsers(argv.slice(1), env, io);
   if (argv[0] === 'export') return runExport(argv.slice(1), env, io);
   if (argv[0] === 'forget') return runForget(argv.slice(1), env, io);
+  if (argv[0] === 'migrate') return runMigrate(argv.slice(1), env, io);
+  if (argv[0] === 'backup') return runBackup(argv.slice(1), env, io);
+  if (argv[0] === 'restore') return runRestore(argv.slice(1), env, io);
+  if (argv[0] === 'verify') return runVerify(argv.slice(1), env, io);
+  if (argv[0] === 'check') return runCheck(argv.slice(1), env, io);
   try {
     const cmd = parseCommand(argv);
     if (cmd.kind === 'help') {
@@ -192,8 +184,7 @@ export async function run(
       return 0;
     }
     const config = loadConfig(env);
-    if (cmd.kind === 'token') await token(config, cmd, io);
-    else await migrate(config, cmd.action, io);
+    await token(config, cmd, io);
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {

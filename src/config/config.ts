@@ -90,6 +90,12 @@ export interface Config {
   readonly maxInFlightPerUser: number;
   /** PLANNER_MAX_QUEUED_PER_USER: more of one user's mutations waiting (in memory) for a slot; beyond, RATE_LIMITED. Default 100. */
   readonly maxQueuedPerUser: number;
+  /**
+   * PLANNER_MIGRATE_ON_START: true | false (also 1/0, yes/no, on/off). Default true: the server
+   * applies pending migrations before serving. false: it serves as it is, and /readyz answers 503
+   * naming the pending migrations until `planner migrate up` has run.
+   */
+  readonly migrateOnStart: boolean;
   /** PLANNER_LOCK_TIMEOUT_MS: longest wait for a row lock (Postgres lock_timeout); over it UNAVAILABLE. Default 5000. */
   readonly lockTimeoutMs: number;
   /** PLANNER_EVENTS_HEARTBEAT_MS: heartbeat period (and timeout) of the event listener's connection. Default 5000. */
@@ -327,6 +333,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     growthbookRefreshMs: int(env, 'GROWTHBOOK_REFRESH_MS', 30_000, 100, 3_600_000),
     maxInFlightPerUser: int(env, 'PLANNER_MAX_INFLIGHT_PER_USER', 4, 1, 1000),
     maxQueuedPerUser: int(env, 'PLANNER_MAX_QUEUED_PER_USER', 100, 0, 100_000),
+    migrateOnStart: bool(env, 'PLANNER_MIGRATE_ON_START', true),
     lockTimeoutMs: int(env, 'PLANNER_LOCK_TIMEOUT_MS', 5000, 1, 600_000),
     eventsHeartbeatMs: int(env, 'PLANNER_EVENTS_HEARTBEAT_MS', 5000, 10, 600_000),
     idempotencySweepMs: int(env, 'PLANNER_IDEMPOTENCY_SWEEP_MS', 600_000, 10, 86_400_000),

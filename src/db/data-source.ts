@@ -17,13 +17,19 @@ export const DEFAULT_LOCK_TIMEOUT_MS = 5000;
  */
 export function createDataSource(
   url: string,
-  opts: { poolSize?: number; applicationName?: string; lockTimeoutMs?: number } = {},
+  opts: {
+    poolSize?: number;
+    applicationName?: string;
+    lockTimeoutMs?: number;
+    /** The migrations it knows. Default all (restore brings a database to a backup's schema with fewer). */
+    migrations?: typeof MIGRATIONS;
+  } = {},
 ): DataSource {
   return new DataSource({
     type: 'postgres',
     url,
     entities: ENTITIES,
-    migrations: MIGRATIONS,
+    migrations: opts.migrations ?? MIGRATIONS,
     migrationsTableName: 'migrations',
     synchronize: false,
     migrationsRun: false,

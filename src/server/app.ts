@@ -32,6 +32,7 @@ import { UserAuthCache } from '../world/user-auth-cache';
 import { openDatabase, type OpenDatabase } from './database';
 import { createFormatError } from './errors';
 import { createDashboard } from './dashboard';
+import { awaitMigrations, pendingReason } from './await-migrations';
 import { createHttpHandler, type Readiness } from './http-handler';
 import { buildLimitRules } from './limits';
 import { createLogger, type Logger } from './logger';
@@ -161,8 +162,13 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
   let obs: Observability | null = null;
   let authCache: UserAuthCache | null = null;
   try {
-    const applied = await migrateUp(db.dataSource);
-    if (applied.length > 0) log.info('migrations applied', { applied });
+    let listenPort = config.port;
+    if (config.migrateOnStart) {
+      const applied = await migrateUp(db.dataSource);
+      if (applied.length > 0) log.info('migrations applied', { applied });
+    } else {
+      listenPort = await awaitMigrations(db.dataSource, config.host, config.port, log);
+    }
     // Flags first: the write path enforces them (evaluated in memory per operation).
     flags = await startFlags(db.dataSource, flagsOptions(config, clock, log));
     const flagService = flags.service;
@@ -276,7 +282,10 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
           'database check',
         );
         const missing = states.filter((s) => !s.applied).map((s) => s.name);
-        if (missing.length > 0) return { ok: false, reason: `migrations not applied: ${missing.join(', ')}` };
+        if (missing.length > 0) {
+          if (!config.migrateOnStart) return { ok: false, reason: pendingReason(missing) };
+          return { ok: false, reason: `migrations not applied: ${missing.join(', ')}` };
+        }
         return { ok: true };
       } catch (err) {
         log.warn('readiness check failed', { err });
@@ -364,7 +373,7 @@ export async function startApp(config: Config, opts: StartAppOptions = {}): Prom
 
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(config.port, config.host, () => {
+      server.listen(listenPort, config.host, () => {
         server.off('error', reject);
         resolve();
       });

@@ -144,3 +144,17 @@ describe('config: semantic memory (issue 14)', () => {
     }
   });
 });
+
+describe('config: PLANNER_MIGRATE_ON_START', () => {
+  it('defaults to true, accepts the boolean spellings and refuses anything else, naming the variable', () => {
+    expect(loadConfig({}).migrateOnStart).to.equal(true);
+    for (const v of ['false', 'FALSE', '0', 'no', 'off'])
+      expect(loadConfig({ PLANNER_MIGRATE_ON_START: v }).migrateOnStart, v).to.equal(false);
+    for (const v of ['true', '1', 'yes', 'on'])
+      expect(loadConfig({ PLANNER_MIGRATE_ON_START: v }).migrateOnStart, v).to.equal(true);
+    expect(() => loadConfig({ PLANNER_MIGRATE_ON_START: 'later' }))
+      .to.throw(ConfigError)
+      .with.property('message')
+      .that.matches(/^PLANNER_MIGRATE_ON_START: expected true or false/);
+  });
+});
