@@ -60,6 +60,12 @@ export const NON_ORDINARY = new Set(['UNDO', 'REDO']);
 export interface MutationOptions {
   onConflict?: ConflictPolicy | null;
   idempotencyKey?: string | null;
+  /**
+   * Preview: load and decide as usual, then ROLLBACK instead of the write. The result (preview:
+   * true) is what the operation would produce; no operation row, no events, no NOTIFY, no
+   * idempotency record (the key is ignored). Default false.
+   */
+  dryRun?: boolean | null;
 }
 
 /** What an operation's decide step answers with (besides what it staged in the WorldTx). */
@@ -208,6 +214,7 @@ export class Runner {
       placements: [],
       unplaced: [],
       replayed: false,
+      preview: false,
     };
   }
 
@@ -247,7 +254,8 @@ export class Runner {
   ): Promise<UpdateResultView> {
     const op = traceOperation(spec.kind, { userId: actor.userId });
     try {
-      const result = await op.run(() => this.attempt(op, actor, spec, opts, attempt));
+      let result = await op.run(() => this.attempt(op, actor, spec, opts, attempt));
+      if (opts.dryRun) result = { ...result, preview: true };
       if (!result.ok) op.setAttributes({ ok: false });
       op.end('ok');
       return result;
@@ -264,7 +272,9 @@ export class Runner {
     opts: MutationOptions,
     attempt: number,
   ): Promise<UpdateResultView> {
-    const key = opts.idempotencyKey ?? null;
+    const dryRun = opts.dryRun === true;
+    // A dry run stores no idempotency record, so it neither reads nor replays one either.
+    const key = dryRun ? null : (opts.idempotencyKey ?? null);
     if (key !== null && (key.length < 1 || [...key].length > 255)) {
       return this.failure(await this.failureUndo(actor.userId), [
         { code: 'VALIDATION', message: 'idempotencyKey must be 1–255 characters', path: ['idempotencyKey'] },
@@ -320,7 +330,7 @@ export class Runner {
           ]);
         }
         // The first result, with the undo state as it is now (it may have moved since).
-        return { ...(prior.result as UpdateResultView), undo: undoNow(), replayed: true };
+        return { ...(prior.result as UpdateResultView), undo: undoNow(), replayed: true, preview: false };
       }
       // Flags: evaluated once, in memory, from the user row just loaded; a refusal writes nothing.
       const gates = openGates(this.flags, base.user, spec, opts.onConflict);
@@ -360,6 +370,13 @@ export class Runner {
         }
       }
       const { write, lastEventSeq, result } = decided;
+      if (dryRun) {
+        // The preview: everything decided, nothing written (one round trip fewer than a write).
+        await client.query('ROLLBACK');
+        inTx = false;
+        op.setAttributes({ conflicts: result.conflicts.length, dryRun: true, ok: true });
+        return result;
+      }
       await op.phaseAsync('write', async () => {
         await client.query(prepared(write.sql, write.params));
         await client.query('COMMIT');
@@ -478,6 +495,7 @@ export class Runner {
       placements: out.placements ?? [],
       unplaced: out.unplaced ?? [],
       replayed: false,
+      preview: false,
     };
     const write = buildWrite(tx, base, {
       operation: {

@@ -159,6 +159,8 @@ export interface UpdateResultView {
   unplaced: UnplacedView[];
   /** True when this result is the stored answer to an earlier request with the same idempotency key. */
   replayed: boolean;
+  /** True when this is a dry run's answer: nothing was written, whatever `ok` says. */
+  preview: boolean;
 }
 
 /** One page of a keyset-paginated list. */
