@@ -3,6 +3,7 @@ import { WritePathIndexes1764900000000 } from './1764900000000-WritePathIndexes'
 import { FeatureFlags1796058057502 } from './1796058057502-FeatureFlags';
 import { RolloutMetrics1796060284731 } from './1796060284731-RolloutMetrics';
 import { ProviderIdentity1796070000000 } from './1796070000000-ProviderIdentity';
+import { AgentSettings1796110000000 } from './1796110000000-AgentSettings';
 
 /** Every migration, in order. Never edit one that has landed: add a new one. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   FeatureFlags1796058057502,
   RolloutMetrics1796060284731,
   ProviderIdentity1796070000000,
+  AgentSettings1796110000000,
 ];

@@ -64,9 +64,9 @@ export const queryResolvers = {
     const auth = requireAuth(ctx);
     return tracked(ctx, () => ctx.world.queries.undoState(auth.userId));
   },
-  memories: (_: unknown, __: unknown, ctx: GraphQLContext) => {
-    requireAuth(ctx);
-    return [];
+  memories: (_: unknown, args: { query?: string | null; first?: number | null }, ctx: GraphQLContext) => {
+    const auth = requireAuth(ctx);
+    return read(ctx, () => ctx.world.queries.memories(auth.userId, { query: args.query, first: args.first }));
   },
   features: async (_: unknown, __: unknown, ctx: GraphQLContext) => {
     const auth = requireAuth(ctx);

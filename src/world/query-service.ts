@@ -22,6 +22,17 @@ import {
 import { isUuid } from './user-service';
 import type { ConflictView, GoalView, OperationView, Page, TaskView, UndoStateView, UserView } from './views';
 
+/** One thing semantic memory holds about a user (GraphQL MemoryItem). */
+export interface MemoryItemView {
+  id: string;
+  kind: 'PREFERENCE' | 'PATTERN' | 'FACT';
+  text: string;
+  /** 0–1. */
+  confidence: number;
+  lastUsedAt: Date | null;
+  expiresAt: Date | null;
+}
+
 export const MAX_PAGE = 100;
 export const DEFAULT_PAGE = 20;
 /** The longest range `schedule(from, to)` accepts, in days. */
@@ -430,6 +441,19 @@ export class QueryService {
 
   async undoState(userId: string): Promise<UndoStateView> {
     return undoStateWith((sql, p) => this.ds.query(sql, p), userId, this.opts.undoDepth);
+  }
+
+  /**
+   * What semantic memory holds about the user, best match for `query` first, at most `first`.
+   * Semantic memory has not shipped on this branch: always empty.
+   */
+  async memories(
+    userId: string,
+    opts: { query?: string | null; first?: number | null } = {},
+  ): Promise<MemoryItemView[]> {
+    void userId;
+    void opts;
+    return [];
   }
 
   /** Everything held about the user (GDPR-style export). */

@@ -21,6 +21,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { DataSource } from 'typeorm';
 import { activeOperation, traceOperation, type OperationTrace } from '../telemetry/operation';
 import type { ConflictPolicy } from '../domain/types';
+import { agentAllowed, agentNameOf, agentRefusal } from './agents';
 import type { Clock } from './clock';
 import { commitSignals, Notifier } from './commit-signals';
 import { ALTERNATIVE_HORIZON_DAYS, type SyncOutcome } from './conflict-sync';
@@ -331,6 +332,13 @@ export class Runner {
         }
         // The first result, with the undo state as it is now (it may have moved since).
         return { ...(prior.result as UpdateResultView), undo: undoNow(), replayed: true, preview: false };
+      }
+      // An agent acts only when the user allows it (checked on the user row just loaded).
+      const agent = agentNameOf(actor.actor);
+      if (agent !== null && !agentAllowed(base.user.allowed_agents, agent)) {
+        await client.query('ROLLBACK');
+        inTx = false;
+        return this.failure(undoNow(), [agentRefusal(agent)]);
       }
       // Flags: evaluated once, in memory, from the user row just loaded; a refusal writes nothing.
       const gates = openGates(this.flags, base.user, spec, opts.onConflict);

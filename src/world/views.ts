@@ -29,6 +29,10 @@ export interface UserView {
   workingHours: WorkingHours;
   dailyCapacityMinutes: number;
   role: 'USER' | 'ADMIN';
+  /** Agent names allowed to act for the user: exact names or prefixes ending in `*`. */
+  allowedAgents: string[];
+  /** Whether an agent may undo the user's own operations (otherwise only its own). */
+  agentsMayUndoMine: boolean;
   createdAt: Instant;
 }
 

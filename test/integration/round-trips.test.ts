@@ -311,9 +311,108 @@ describe('round trips per mutation (statements counted on the real database)', (
     );
     expect(r.flags.map((f) => f.key)).to.include.members([...FLAG_KEYS, 'alternative_ranking']);
     expect(r.flags.filter((f) => FLAG_KEYS.includes(f.key as never)).every((f) => f.on)).to.equal(true);
-    expect(await stored()).to.deep.equal(before);
-    expect(before[0]).to.include({ ops: 1, tasks: 1, keys: 0 });
+    const [row] = (await ds.query(`SELECT flags FROM operations WHERE id = $1`, [r.operation!.id])) as Array<{
+      flags: unknown;
+    }>;
+    expect(row!.flags).to.deep.equal(r.flags);
+  });
+
+  it('every flag off: refusals cost BEGIN, the locking load and ROLLBACK; the rest stays within budget', async () => {
+    const a = await user();
+    const { r: refused, n } = await counted(() =>
+      off.updater.createTask(a, { title: 'x', tags: ['t'], estimateMinutes: 30 }),
+    );
+    expect(refused.ok).to.equal(false);
+    expect(refused.errors.map((e) => e.code)).to.deep.equal(['FEATURE_DISABLED', 'FEATURE_DISABLED']);
+    expect(n.tx, n.sql.map((s) => s.slice(0, 40)).join(' | ')).to.equal(3);
+    expect(n.sql[2]).to.equal('ROLLBACK');
+    expect(n.notify).to.equal(0);
+    expect(refused.flags.find((f) => f.key === 'enhanced_models')!.on).to.equal(false);
+
+    await within(TASK_BUDGET, () =>
+      off.updater.createTask(a, {
+        title: 'A',
+        scheduledStart: hour('2026-12-09', 9),
+        scheduledEnd: hour('2026-12-09', 11),
+      }),
+    );
+    const b = await within(TASK_BUDGET, () =>
+      off.updater.createTask(a, {
+        title: 'B',
+        scheduledStart: hour('2026-12-09', 10),
+        scheduledEnd: hour('2026-12-09', 12),
+      }),
+    );
+    const conflict = b.conflicts.find((c) => c.kind === 'OVERLAP')!;
+    expect(conflict.alternatives).to.deep.equal([]);
+    const rejected = await within(
+      TASK_BUDGET,
+      () =>
+        off.updater.createTask(
+          a,
+          { title: 'C', scheduledStart: hour('2026-12-09', 10), scheduledEnd: hour('2026-12-09', 11) },
+          { onConflict: 'REJECT' },
+        ),
+      false,
+    );
+    expect(rejected.errors[0]!.code).to.equal('CONFLICT_REJECTED');
+    expect(rejected.conflicts.every((c) => c.alternatives.length === 0)).to.equal(true);
+    for (const [name, fn] of [
+      ['AUTO_RESOLVE', () => off.updater.createTask(a, { title: 'D' }, { onConflict: 'AUTO_RESOLVE' })],
+      ['undo', () => off.updater.undo(a, null)],
+      ['redo', () => off.updater.redo(a)],
+      ['resolveConflict', () => off.updater.resolveConflict(a, conflict.id, randomUUID())],
+      ['createGoal', () => off.updater.createGoal(a, { title: 'G' })],
+    ] as const) {
+      const { r, n: c } = await counted(fn);
+      expect(
+        r.errors.map((e) => e.code),
+        name,
+      ).to.deep.equal(['FEATURE_DISABLED']);
+      expect(c.tx, name).to.equal(3);
+    }
+    await within(TASK_BUDGET, () =>
+      off.updater.updateTask(a, b.task!.id, {
+        scheduledStart: hour('2026-12-10', 10),
+        scheduledEnd: hour('2026-12-10', 11),
+      }),
+    );
+  });
+  it('a dry run: BEGIN, the load(s), ROLLBACK; no write statement, no NOTIFY, nothing stored', async () => {
+    const a = await user();
+    const stored = async () =>
+      (await ds.query(
+        `SELECT (SELECT count(*) FROM operations WHERE user_id = $1)::int AS ops,
+                (SELECT count(*) FROM tasks WHERE user_id = $1)::int AS tasks,
+                (SELECT count(*) FROM events WHERE user_id = $1)::int AS events,
+                (SELECT count(*) FROM idempotency_keys WHERE user_id = $1)::int AS keys`,
+        [a.userId],
+      )) as Array<Record<string, number>>;
+    const base = await within(TASK_BUDGET, () =>
+      world.updater.createTask(a, {
+        title: 'A',
+        scheduledStart: hour('2026-12-02', 9),
+        scheduledEnd: hour('2026-12-02', 10),
+      }),
+    );
     expect(base.preview).to.equal(false);
+    const before = await stored();
+    expect(before[0]).to.include({ ops: 1, tasks: 1, keys: 0 });
+    const { r, n } = await counted(() =>
+      world.updater.createTask(
+        a,
+        { title: 'B', scheduledStart: hour('2026-12-02', 9), scheduledEnd: hour('2026-12-02', 10) },
+        { dryRun: true, idempotencyKey: 'dry-1' },
+      ),
+    );
+    expect(r.ok, JSON.stringify(r.errors)).to.equal(true);
+    expect(r.preview).to.equal(true);
+    expect(r.conflicts.map((c) => c.kind)).to.include('OVERLAP');
+    expect(n.tx, n.sql.map((s) => s.slice(0, 40)).join(' | ')).to.be.at.most(TASK_BUDGET - 1);
+    expect(n.sql[n.sql.length - 1]).to.equal('ROLLBACK');
+    expect(n.sql.some((s) => s === 'COMMIT')).to.equal(false);
+    expect(n.notify).to.equal(0);
+    expect(await stored()).to.deep.equal(before);
     // The same key afterwards is a fresh request (the dry run stored nothing under it).
     const real = await within(TASK_BUDGET, () =>
       world.updater.createTask(a, { title: 'B' }, { idempotencyKey: 'dry-1' }),
@@ -323,6 +422,7 @@ describe('round trips per mutation (statements counted on the real database)', (
     expect(undo.r.ok).to.equal(true);
     expect(undo.r.preview).to.equal(true);
     expect(undo.n.tx).to.be.at.most(OTHER_BUDGET - 1);
+    expect(undo.n.notify).to.equal(0);
     expect((await world.queries.undoState(a.userId)).depth).to.equal(2);
   });
 });
