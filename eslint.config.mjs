@@ -6,7 +6,8 @@ import tseslint from 'typescript-eslint';
 /** Import sources matching any of these regexes are refused in the given folder. */
 const folder = (name) => `(^|/)${name}(/|$)`;
 const NO_COMPOSITION_ROOT = {
-  regex: `${folder('server')}|${folder('cli')}`,
+  // Relative imports only: a package's own `server` entry (e.g. the MCP SDK's) is not ours.
+  regex: `^\\.{1,2}/(.*/)?(server|cli)(/|$)`,
   message: 'Only src/server and src/cli may import the composition root (DESIGN.md).',
 };
 const NO_DEV_DEPENDENCIES = {
@@ -115,6 +116,17 @@ export default tseslint.config(
         regex: `^@opentelemetry/(?!api$)|${folder('world')}|${folder('resolvers')}|${folder('events')}|${folder('agent')}|^(graphql|graphql-ws|ws|@apollo/.*)(/|$)`,
         message:
           'src/telemetry uses only @opentelemetry/api (the SDK lives in otel/) and knows nothing of GraphQL or the world.',
+      },
+    ],
+  ),
+  restrict(
+    ['src/agent/**/*.ts'],
+    [
+      NO_COMPOSITION_ROOT,
+      {
+        regex: `${folder('resolvers')}|${folder('entities')}|${folder('db')}|^(typeorm|pg|graphql|graphql-ws|ws|@apollo/.*)(/|$)`,
+        message:
+          'src/agent is an adapter over src/world (the WorldUpdater and QueryService), like the resolvers.',
       },
     ],
   ),

@@ -7,6 +7,7 @@
  *   planner features list|enable|disable|phase|import|audit   (src/cli/features.ts)
  *   planner rollout report|check                              (src/cli/rollout.ts)
  *   planner users list|role|revoke                            (src/cli/users.ts)
+ *   planner mcp --email <address>                             (src/cli/mcp.ts)
  *
  * Exit codes: 0 success, 1 failure (configuration, database), 2 bad usage.
  */
@@ -17,6 +18,7 @@ import { openDatabase, type OpenDatabase } from '../server/database';
 import { createLogger } from '../server/logger';
 import { systemClock } from '../world/clock';
 import { FEATURES_USAGE, runFeatures } from './features';
+import { MCP_USAGE, runMcp } from './mcp';
 import { ROLLOUT_USAGE, runRollout } from './rollout';
 import { runUsers, USERS_USAGE } from './users';
 import { DomainError } from '../world/errors';
@@ -31,6 +33,7 @@ export const USAGE = `usage:
 ${FEATURES_USAGE}
 ${ROLLOUT_USAGE}
 ${USERS_USAGE}
+${MCP_USAGE}
   planner help
       Show this text.
 
@@ -177,6 +180,7 @@ export async function run(
   if (argv[0] === 'features') return runFeatures(argv.slice(1), env, io);
   if (argv[0] === 'rollout') return runRollout(argv.slice(1), env, io);
   if (argv[0] === 'users') return runUsers(argv.slice(1), env, io);
+  if (argv[0] === 'mcp') return runMcp(argv.slice(1), env, io);
   try {
     const cmd = parseCommand(argv);
     if (cmd.kind === 'help') {

@@ -4,7 +4,7 @@
  */
 import type { DataSource } from 'typeorm';
 import type { Clock } from './clock';
-import type { FlagRuntime } from './flag-gates';
+import { staticFlagRuntime, type FlagRuntime } from './flag-gates';
 import { QueryService } from './query-service';
 import { UserService } from './user-service';
 import { WorldUpdater } from './world-updater';
@@ -28,17 +28,21 @@ export interface World {
   readonly queries: QueryService;
   /** Accounts: find-or-create by email (token minting), lookups by id. */
   readonly users: UserService;
+  /** The feature flags the write path enforces (adapters gate on them too: the agent tools). */
+  readonly flags: FlagRuntime;
 }
 
 /** Builds the world over an initialised DataSource (migrations applied). */
 export function createWorld(dataSource: DataSource, clock: Clock, options: WorldOptions = {}): World {
   const undoDepth = options.undoDepth ?? 100;
   const queries = new QueryService(dataSource, clock, { undoDepth });
+  const flags = options.flags ?? staticFlagRuntime();
   return {
     dataSource,
     clock,
-    updater: new WorldUpdater(dataSource, clock, queries, { undoDepth, flags: options.flags }),
+    updater: new WorldUpdater(dataSource, clock, queries, { undoDepth, flags }),
     queries,
     users: new UserService(dataSource, clock),
+    flags,
   };
 }
