@@ -234,10 +234,17 @@ describe('agent tools (LangGraph, scripted model, real database)', function () {
     const other = createToolSet(world, { userId: me.userId, agentName: 'planner-bot' });
     expect((await other.call('create_task', { title: 'Pay rent' }, 'call-7')).replayed).to.equal(undefined);
     expect((await counts(me.userId)).tasks).to.equal(4);
+    // Call ids that restart per connection (MCP request ids) are scoped to it: a new session's call 7 is new.
+    const s1 = createToolSet(world, { userId: me.userId, agentName: 'mcp:desk', keyScope: 'session-1' });
+    const s2 = createToolSet(world, { userId: me.userId, agentName: 'mcp:desk', keyScope: 'session-2' });
+    expect((await s1.call('create_task', { title: 'Call mum' }, 7)).replayed).to.equal(undefined);
+    expect((await s1.call('create_task', { title: 'Call mum' }, 7)).replayed).to.equal(true);
+    expect((await s2.call('create_task', { title: 'Call mum' }, 7)).replayed).to.equal(undefined);
+    expect((await counts(me.userId)).tasks).to.equal(6);
     // Same id, different arguments: refused, nothing written.
     const misuse = await set.call('create_task', { title: 'Something else' }, 'call-7');
     expect((misuse.errors as Array<{ code: string }>)[0]!.code).to.equal('VALIDATION');
-    expect((await counts(me.userId)).tasks).to.equal(4);
+    expect((await counts(me.userId)).tasks).to.equal(6);
   });
 
   it('preview: dryRun answers the would-be result and writes nothing (no operation, event or key)', async () => {
