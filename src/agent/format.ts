@@ -87,7 +87,7 @@ export function memoryJson(m: MemoryItemView): Json {
 }
 
 /** A failed call: nothing was changed. */
-export function errorJson(errors: UserErrorView[]): Json {
+export function errorJson(errors: UserErrorView[]): { ok: false; errors: Json[] } {
   return { ok: false, errors: errors.map((e) => compact({ ...e })) };
 }
 

@@ -8,13 +8,15 @@
  *   3. runs as actor `agent:<name>`; a write's idempotency key is the explicit `idempotencyKey` or
  *      the tool call's id, scoped to this agent (and to the key scope, e.g. one MCP session), so
  *      two agents never share a key and a retried call never writes twice;
- *   4. answers compact JSON (format.ts); domain problems and unexpected failures come back as
+ *   4. writes run under the user's admission (in-flight cap, as GraphQL mutations: RATE_LIMITED);
+ *   5. answers compact JSON (format.ts); domain problems and unexpected failures come back as
  *      `{ ok: false, errors }`, never as a thrown error.
  *
  * Tool calls are counted as usage (`agent_tool_called`) when the flags runtime records usage.
  */
 import { createHash } from 'node:crypto';
 import { FLAGS, toFlagUser, USAGE } from '../flags';
+import { AdmissionRefused, admissionOf } from '../world/admission';
 import { agentAllowed } from '../world/agents';
 import { DomainError } from '../world/errors';
 import type { Actor } from '../world/views';
@@ -105,17 +107,24 @@ export class PlannerToolSet {
           })),
         ) as ToolResult;
       }
-      const out = await def.run(
-        {
-          world: this.world,
-          actor: this.actor,
-          idempotencyKey: (explicit) => this.keyFor(explicit, callId),
-        },
-        parsed.data,
-      );
+      const ctx = {
+        world: this.world,
+        actor: this.actor,
+        idempotencyKey: (explicit: string | undefined) => this.keyFor(explicit, callId),
+      };
+      // A write is one of the user's in-flight operations, as a GraphQL mutation is (admission.ts).
+      const out = def.writes
+        ? await admissionOf(this.world).run(this.actor.userId, () => def.run(ctx, parsed.data))
+        : await def.run(ctx, parsed.data);
       return ('ok' in out ? out : { ok: true, ...out }) as ToolResult;
     } catch (err) {
       if (err instanceof DomainError) return errorJson(err.details) as ToolResult;
+      if (err instanceof AdmissionRefused) {
+        return {
+          ...errorJson([{ code: 'RATE_LIMITED', message: err.message, path: null }]),
+          retryAfterMs: err.retryAfterMs,
+        } as ToolResult;
+      }
       return errorJson([
         {
           code: 'INTERNAL',

@@ -12,6 +12,7 @@ import { createPlannerAgent, createToolSet, plannerTools, TOOL_NAMES } from '../
 import { createDataSource } from '../../src/db/data-source';
 import { defaultPayload, FlagService, FLAGS } from '../../src/flags';
 import { disable } from '../../src/flags/admin';
+import { Admission, attachAdmission } from '../../src/world/admission';
 import { ManualClock } from '../../src/world/clock';
 import type { Actor } from '../../src/world/views';
 import { createWorld, type World } from '../../src/world/world';
@@ -373,5 +374,24 @@ describe('agent tools (LangGraph, scripted model, real database)', function () {
       ['input', 'allowedAgents', '0'],
       ['input', 'allowedAgents', '1'],
     ]);
+  });
+
+  it('writes count as the user’s in-flight operations (admission): over the cap, RATE_LIMITED and nothing written', async () => {
+    const me = await user();
+    const capped = createWorld(ds, clock, { undoDepth: 100 });
+    const admission = new Admission(1, 0);
+    attachAdmission(capped, admission);
+    const set = createToolSet(capped, { userId: me.userId, agentName: 'assistant' });
+    let release!: () => void;
+    const held = admission.run(me.userId, () => new Promise<void>((r) => (release = r)));
+    const refused = await set.call('create_task', { title: 'Too many at once' }, 'adm-1');
+    expect(refused).to.deep.include({ ok: false });
+    expect((refused.errors as Array<{ code: string }>)[0]!.code).to.equal('RATE_LIMITED');
+    expect(refused.retryAfterMs).to.be.a('number');
+    expect((await set.call('list_tasks', {})).ok).to.equal(true); // reads are not admitted
+    release();
+    await held;
+    expect((await set.call('create_task', { title: 'Now' }, 'adm-1')).ok).to.equal(true);
+    expect((await counts(me.userId)).tasks).to.equal(1);
   });
 });
