@@ -74,7 +74,11 @@ function writeOpts(
   };
 }
 
-const answer = (r: UpdateResultView) => updateResultJson(r);
+/** The compact result; `rename` maps the world's argument names in error paths to the tool's. */
+function answer(r: UpdateResultView, rename: Record<string, string> = {}): Record<string, unknown> {
+  const path = (p: string[] | null) => p && p.map((x, i) => (i === 0 ? (rename[x] ?? x) : x));
+  return updateResultJson({ ...r, errors: r.errors.map((e) => ({ ...e, path: path(e.path) })) });
+}
 
 export const TOOLS: readonly ToolDef[] = [
   define({
@@ -235,6 +239,7 @@ export const TOOLS: readonly ToolDef[] = [
           a.end ? new Date(a.end) : null,
           writeOpts(ctx, a),
         ),
+        { id: 'taskId' }, // the world names the task argument `id`
       ),
   }),
   define({

@@ -200,6 +200,8 @@ describe('agent tools (LangGraph, scripted model, real database)', function () {
       const r = await set.call(name, args, `iso-${name}`);
       expect(r.ok, `${name}: ${JSON.stringify(r)}`).to.equal(false);
       expect((r.errors as Array<{ code: string }>).map((e) => e.code)).to.deep.equal([code]);
+      if (name === 'schedule_task')
+        expect((r.errors as Array<{ path: string[] }>)[0]!.path).to.deep.equal(['taskId']);
     }
     const bobTask = await world.queries.task(bob.userId, bobs.task!.id);
     expect(bobTask!.scheduledStart).to.equal(null);
