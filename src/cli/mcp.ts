@@ -9,17 +9,13 @@ import { createMcpServer } from '../agent/mcp';
 import { ConfigError, loadConfig } from '../config/config';
 import { migrateUp } from '../db/data-source';
 import { startFlags } from '../flags';
-import { flagsOptions } from '../server/app';
 import { openDatabase } from '../server/database';
 import { createLogger } from '../server/logger';
 import { systemClock } from '../world/clock';
 import { DomainError } from '../world/errors';
 import { createWorld } from '../world/world';
 import type { Io } from './main';
-
-export const MCP_USAGE = `  planner mcp --email <address>
-      Serve the agent tools over MCP on stdio for that user (created if needed); actor
-      agent:mcp:<client name>. Register it in an MCP client: see docs/agent.md.`;
+import { MCP_USAGE } from './mcp-usage';
 
 /** Runs `planner mcp …` (args after "mcp"); resolves with the exit code when the client disconnects. */
 export async function runMcp(
@@ -49,7 +45,20 @@ export async function runMcp(
   let flags;
   try {
     await migrateUp(db.dataSource);
-    flags = await startFlags(db.dataSource, flagsOptions(config, systemClock, log));
+    // As the server's flagsOptions (src/server/app.ts), without loading the server.
+    flags = await startFlags(db.dataSource, {
+      pollMs: config.flagsPollMs,
+      remote:
+        config.growthbookApiHost && config.growthbookClientKey
+          ? {
+              apiHost: config.growthbookApiHost,
+              clientKey: config.growthbookClientKey,
+              refreshMs: config.growthbookRefreshMs,
+            }
+          : null,
+      now: () => systemClock.now(),
+      warn: (msg, fields) => log.warn(msg, fields),
+    });
     const world = createWorld(db.dataSource, systemClock, { undoDepth: config.undoDepth, flags });
     let user;
     try {
