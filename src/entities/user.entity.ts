@@ -36,6 +36,14 @@ export class UserEntity {
   @Column('integer', { default: 1 })
   version!: number;
 
+  /** Agent names allowed to act for the user: exact names or prefixes ending in `*` (`*`: any). */
+  @Column('text', { name: 'allowed_agents', array: true, default: () => "'{*}'" })
+  allowedAgents!: string[];
+
+  /** Whether an agent may undo the user's own operations (otherwise only its own). */
+  @Column('boolean', { name: 'agents_may_undo_mine', default: false })
+  agentsMayUndoMine!: boolean;
+
   /** `iss` of the identity provider that signs this user in (null: HS256 tokens only). */
   @Column('text', { name: 'provider_issuer', nullable: true })
   providerIssuer!: string | null;

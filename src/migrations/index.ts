@@ -4,6 +4,7 @@ import { FeatureFlags1796058057502 } from './1796058057502-FeatureFlags';
 import { RolloutMetrics1796060284731 } from './1796060284731-RolloutMetrics';
 import { ProviderIdentity1796070000000 } from './1796070000000-ProviderIdentity';
 import { SemanticMemory1796100000000 } from './1796100000000-SemanticMemory';
+import { AgentSettings1796110000000 } from './1796110000000-AgentSettings';
 import { CitusKeys1796120000000 } from './1796120000000-CitusKeys';
 
 /** Every migration, in order. Never edit one that has landed: add a new one. */
@@ -14,5 +15,6 @@ export const MIGRATIONS = [
   RolloutMetrics1796060284731,
   ProviderIdentity1796070000000,
   SemanticMemory1796100000000,
+  AgentSettings1796110000000,
   CitusKeys1796120000000,
 ];

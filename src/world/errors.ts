@@ -13,6 +13,8 @@ export const USER_ERROR_CODES = [
   'NOTHING_TO_REDO',
   'UNDO_BLOCKED',
   'FEATURE_DISABLED',
+  /** An agent the user has not allowed to act (settings: allowedAgents). */
+  'FORBIDDEN',
 ] as const;
 export type UserErrorCode = (typeof USER_ERROR_CODES)[number];
 

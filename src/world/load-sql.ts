@@ -105,8 +105,13 @@ export function buildLoad(
         `SELECT id FROM operations WHERE user_id = $1 AND id = ANY(${p(uuids(req.operationIds))}::uuid[])`,
       );
     if (req.latestUndoable) {
-      which.push(`(SELECT w.id FROM (SELECT id, seq, state FROM operations WHERE user_id = $1 AND kind NOT IN ${NOT_UNDOABLE_SQL}
-        ORDER BY seq DESC LIMIT ${p(first?.undoDepth ?? 100)}) w WHERE w.state = 'APPLIED' ORDER BY w.seq DESC LIMIT 1)`);
+      const by =
+        req.latestUndoableBy === undefined
+          ? ''
+          : ` AND (w.actor = ${p(req.latestUndoableBy)} OR (w.actor = 'user:' || $1
+              AND (SELECT agents_may_undo_mine FROM users WHERE id = $1)))`;
+      which.push(`(SELECT w.id FROM (SELECT id, seq, state, actor FROM operations WHERE user_id = $1 AND kind NOT IN ${NOT_UNDOABLE_SQL}
+        ORDER BY seq DESC LIMIT ${p(first?.undoDepth ?? 100)}) w WHERE w.state = 'APPLIED'${by} ORDER BY w.seq DESC LIMIT 1)`);
     }
     if (req.redoTarget)
       which.push(

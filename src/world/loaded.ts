@@ -38,6 +38,11 @@ export interface LoadRequest {
   operationIds?: string[];
   /** The full row of the newest APPLIED operation in the undo window. */
   latestUndoable?: boolean;
+  /**
+   * With latestUndoable: only operations of this agent actor, or of the user when the user lets
+   * agents undo their operations (users.agents_may_undo_mine, read in the same statement).
+   */
+  latestUndoableBy?: string;
   /** The full row of the operation a redo would re-apply. */
   redoTarget?: boolean;
   /** Task ids reachable through dependencies from these (cycle checks). */
@@ -473,6 +478,7 @@ export function mergeRequests(a: LoadRequest, b: LoadRequest): LoadRequest {
     allActiveConflicts: a.allActiveConflicts || b.allActiveConflicts || undefined,
     operationIds: u(a.operationIds, b.operationIds),
     latestUndoable: a.latestUndoable || b.latestUndoable || undefined,
+    latestUndoableBy: b.latestUndoableBy ?? a.latestUndoableBy,
     redoTarget: a.redoTarget || b.redoTarget || undefined,
     reachFrom: u(a.reachFrom, b.reachFrom),
     blockers: b.blockers ?? a.blockers,

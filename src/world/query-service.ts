@@ -35,6 +35,8 @@ import type {
   UserView,
 } from './views';
 
+export type { MemoryItemView };
+
 export const MAX_PAGE = 100;
 export const DEFAULT_PAGE = 20;
 /** The longest range `schedule(from, to)` accepts, in days. */

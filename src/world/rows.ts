@@ -10,6 +10,10 @@ export interface UserRow {
   working_hours: WorkingHours;
   daily_capacity_minutes: number;
   role: 'USER' | 'ADMIN';
+  /** Agent name patterns allowed to act (exact, or a prefix ending in `*`); `{*}` by default. */
+  allowed_agents: string[];
+  /** Whether an agent may undo the user's own operations. */
+  agents_may_undo_mine: boolean;
   op_seq: string;
   event_seq: string;
   version: number;
@@ -93,6 +97,8 @@ export function mapUser(r: UserRow): UserView {
     workingHours: r.working_hours,
     dailyCapacityMinutes: r.daily_capacity_minutes,
     role: r.role,
+    allowedAgents: r.allowed_agents ?? ['*'],
+    agentsMayUndoMine: r.agents_may_undo_mine ?? false,
     createdAt: r.created_at,
   };
 }

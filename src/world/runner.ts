@@ -22,6 +22,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { DataSource } from 'typeorm';
 import { activeOperation, traceOperation, type OperationTrace } from '../telemetry/operation';
 import type { ConflictPolicy } from '../domain/types';
+import { agentAllowed, agentNameOf, agentRefusal } from './agents';
 import type { Clock } from './clock';
 import { commitSignals, Notifier } from './commit-signals';
 import { ALTERNATIVE_HORIZON_DAYS, type SyncOutcome } from './conflict-sync';
@@ -63,6 +64,12 @@ export const NON_ORDINARY: ReadonlySet<string> = new Set(NOT_UNDOABLE_KINDS);
 export interface MutationOptions {
   onConflict?: ConflictPolicy | null;
   idempotencyKey?: string | null;
+  /**
+   * Preview: load and decide as usual, then ROLLBACK instead of the write. The result (preview:
+   * true) is what the operation would produce; no operation row, no events, no NOTIFY, no
+   * idempotency record (the key is ignored). Default false.
+   */
+  dryRun?: boolean | null;
 }
 
 /** What an operation's decide step answers with (besides what it staged in the WorldTx). */
@@ -235,6 +242,7 @@ export class Runner {
       placements: [],
       unplaced: [],
       replayed: false,
+      preview: false,
     };
   }
 
@@ -274,7 +282,8 @@ export class Runner {
   ): Promise<UpdateResultView> {
     const op = traceOperation(spec.kind, { userId: actor.userId });
     try {
-      const result = await op.run(() => this.attempt(op, actor, spec, opts, attempt));
+      let result = await op.run(() => this.attempt(op, actor, spec, opts, attempt));
+      if (opts.dryRun) result = { ...result, preview: true };
       if (!result.ok) op.setAttributes({ ok: false });
       op.end('ok');
       return result;
@@ -291,7 +300,9 @@ export class Runner {
     opts: MutationOptions,
     attempt: number,
   ): Promise<UpdateResultView> {
-    const key = opts.idempotencyKey ?? null;
+    const dryRun = opts.dryRun === true;
+    // A dry run stores no idempotency record, so it neither reads nor replays one either.
+    const key = dryRun ? null : (opts.idempotencyKey ?? null);
     if (key !== null && (key.length < 1 || [...key].length > 255)) {
       return this.failure(await this.failureUndo(actor.userId), [
         { code: 'VALIDATION', message: 'idempotencyKey must be 1–255 characters', path: ['idempotencyKey'] },
@@ -357,7 +368,14 @@ export class Runner {
           ]);
         }
         // The first result, with the undo state as it is now (it may have moved since).
-        return { ...(prior.result as UpdateResultView), undo: undoNow(), replayed: true };
+        return { ...(prior.result as UpdateResultView), undo: undoNow(), replayed: true, preview: false };
+      }
+      // An agent acts only when the user allows it (checked on the user row just loaded).
+      const agent = agentNameOf(actor.actor);
+      if (agent !== null && !agentAllowed(base.user.allowed_agents, agent)) {
+        await client.query('ROLLBACK');
+        inTx = false;
+        return this.failure(undoNow(), [agentRefusal(agent)]);
       }
       // Flags: evaluated once, in memory, from the user row just loaded; a refusal writes nothing.
       const gates = openGates(this.flags, base.user, spec, opts.onConflict);
@@ -397,6 +415,13 @@ export class Runner {
         }
       }
       const { write, lastEventSeq, result } = decided;
+      if (dryRun) {
+        // The preview: everything decided, nothing written (one round trip fewer than a write).
+        await client.query('ROLLBACK');
+        inTx = false;
+        op.setAttributes({ conflicts: result.conflicts.length, dryRun: true, ok: true });
+        return result;
+      }
       await op.phaseAsync('write', async () => {
         await client.query(prepared(write.sql, write.params));
         await control(client, 'COMMIT');
@@ -515,6 +540,7 @@ export class Runner {
       placements: out.placements ?? [],
       unplaced: out.unplaced ?? [],
       replayed: false,
+      preview: false,
     };
     const write = buildWrite(tx, base, {
       operation: {

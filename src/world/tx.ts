@@ -232,6 +232,8 @@ export class WorldTx extends WorldReader {
       workingHours: this.user.working_hours,
       dailyCapacityMinutes: this.user.daily_capacity_minutes,
       displayName: this.user.display_name,
+      allowedAgents: this.user.allowed_agents ?? ['*'],
+      agentsMayUndoMine: this.user.agents_may_undo_mine ?? false,
       version: this.user.version,
     });
   }
@@ -244,6 +246,8 @@ export class WorldTx extends WorldReader {
       working_hours: patch.workingHours ?? this.user.working_hours,
       daily_capacity_minutes: patch.dailyCapacityMinutes ?? this.user.daily_capacity_minutes,
       display_name: patch.displayName ?? this.user.display_name,
+      allowed_agents: patch.allowedAgents ?? this.user.allowed_agents,
+      agents_may_undo_mine: patch.agentsMayUndoMine ?? this.user.agents_may_undo_mine,
       version: this.user.version + 1,
       updated_at: this.now,
     };
@@ -304,6 +308,9 @@ export class WorldTx extends WorldReader {
             workingHours: target.workingHours as unknown as WorkingHours,
             dailyCapacityMinutes: target.dailyCapacityMinutes as number,
             displayName: (target.displayName as string | undefined) ?? undefined,
+            // Snapshots taken before the agent settings existed leave them as they are.
+            allowedAgents: (target.allowedAgents as string[] | undefined) ?? undefined,
+            agentsMayUndoMine: (target.agentsMayUndoMine as boolean | undefined) ?? undefined,
           });
         return;
     }

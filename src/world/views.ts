@@ -29,6 +29,10 @@ export interface UserView {
   workingHours: WorkingHours;
   dailyCapacityMinutes: number;
   role: 'USER' | 'ADMIN';
+  /** Agent names allowed to act for the user: exact names or prefixes ending in `*`. */
+  allowedAgents: string[];
+  /** Whether an agent may undo the user's own operations (otherwise only its own). */
+  agentsMayUndoMine: boolean;
   createdAt: Instant;
   /** Cursor of the user's latest live event as read with this row (absent when not read). */
   eventCursor?: string;
@@ -174,6 +178,8 @@ export interface UpdateResultView {
   unplaced: UnplacedView[];
   /** True when this result is the stored answer to an earlier request with the same idempotency key. */
   replayed: boolean;
+  /** True when this is a dry run's answer: nothing was written, whatever `ok` says. */
+  preview: boolean;
 }
 
 /** One page of a keyset-paginated list. */

@@ -44,6 +44,8 @@ export interface SettingsContent {
   workingHours: WorkingHours;
   dailyCapacityMinutes: number;
   displayName: string;
+  allowedAgents: string[];
+  agentsMayUndoMine: boolean;
 }
 
 export interface PendingEvent {

@@ -33,6 +33,8 @@ export interface World {
   readonly memory: MemoryOptions;
   /** Accounts: find-or-create by email (token minting), lookups by id. */
   readonly users: UserService;
+  /** The feature flags the write path enforces (adapters gate on them too: the agent tools). */
+  readonly flags: FlagRuntime;
 }
 
 /** Builds the world over an initialised DataSource (migrations applied). */
@@ -48,5 +50,6 @@ export function createWorld(dataSource: DataSource, clock: Clock, options: World
     updater: new WorldUpdater(dataSource, clock, queries, { undoDepth, flags }, memory),
     queries,
     users: new UserService(dataSource, clock),
+    flags,
   };
 }

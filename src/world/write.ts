@@ -237,6 +237,7 @@ export function buildWrite(
   const settings = tx.settingsChanged
     ? `, time_zone = ${p(tx.user.time_zone)}, working_hours = ${p(JSON.stringify(tx.user.working_hours))}::jsonb,
        daily_capacity_minutes = ${p(tx.user.daily_capacity_minutes)}, display_name = ${p(tx.user.display_name)},
+       allowed_agents = ${p(tx.user.allowed_agents ?? ['*'])}::text[], agents_may_undo_mine = ${p(tx.user.agents_may_undo_mine ?? false)},
        version = ${p(tx.user.version)}, updated_at = ${p(tx.now)}`
     : '';
   ctes.push(

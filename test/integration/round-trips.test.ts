@@ -416,4 +416,51 @@ describe('round trips per mutation (statements counted on the real database)', (
       }),
     );
   });
+  it('a dry run: BEGIN, the load(s), ROLLBACK; no write statement, no NOTIFY, nothing stored', async () => {
+    const a = await user();
+    const stored = async () =>
+      (await ds.query(
+        `SELECT (SELECT count(*) FROM operations WHERE user_id = $1)::int AS ops,
+                (SELECT count(*) FROM tasks WHERE user_id = $1)::int AS tasks,
+                (SELECT count(*) FROM events WHERE user_id = $1)::int AS events,
+                (SELECT count(*) FROM idempotency_keys WHERE user_id = $1)::int AS keys`,
+        [a.userId],
+      )) as Array<Record<string, number>>;
+    const base = await within(TASK_BUDGET, () =>
+      world.updater.createTask(a, {
+        title: 'A',
+        scheduledStart: hour('2026-12-02', 9),
+        scheduledEnd: hour('2026-12-02', 10),
+      }),
+    );
+    expect(base.preview).to.equal(false);
+    const before = await stored();
+    expect(before[0]).to.include({ ops: 1, tasks: 1, keys: 0 });
+    const { r, n } = await counted(() =>
+      world.updater.createTask(
+        a,
+        { title: 'B', scheduledStart: hour('2026-12-02', 9), scheduledEnd: hour('2026-12-02', 10) },
+        { dryRun: true, idempotencyKey: 'dry-1' },
+      ),
+    );
+    expect(r.ok, JSON.stringify(r.errors)).to.equal(true);
+    expect(r.preview).to.equal(true);
+    expect(r.conflicts.map((c) => c.kind)).to.include('OVERLAP');
+    expect(n.tx, n.sql.map((s) => s.slice(0, 40)).join(' | ')).to.be.at.most(TASK_BUDGET - 1);
+    expect(n.sql[n.sql.length - 1]).to.equal('ROLLBACK');
+    expect(n.sql.some((s) => s === 'COMMIT')).to.equal(false);
+    expect(n.notify).to.equal(0);
+    expect(await stored()).to.deep.equal(before);
+    // The same key afterwards is a fresh request (the dry run stored nothing under it).
+    const real = await within(TASK_BUDGET, () =>
+      world.updater.createTask(a, { title: 'B' }, { idempotencyKey: 'dry-1' }),
+    );
+    expect(real.replayed).to.equal(false);
+    const undo = await counted(() => world.updater.undo(a, null, { dryRun: true }));
+    expect(undo.r.ok).to.equal(true);
+    expect(undo.r.preview).to.equal(true);
+    expect(undo.n.tx).to.be.at.most(OTHER_BUDGET - 1);
+    expect(undo.n.notify).to.equal(0);
+    expect((await world.queries.undoState(a.userId)).depth).to.equal(2);
+  });
 });

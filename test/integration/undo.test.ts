@@ -484,7 +484,7 @@ describe('undo, redo, the audit trail and idempotent retries (GraphQL)', functio
       expect((await api.undoState(alice)).canRedo).to.equal(true);
     });
 
-    it('lets an agent acting for the user undo and redo that user’s operations, and no one else (world level)', async () => {
+    it('lets an agent acting for the user undo and redo that user’s operations once allowed, and no one else (world level)', async () => {
       const token = await fresh('agent-owner');
       const userId = await api.me(token);
       const u = server.world.updater;
@@ -492,6 +492,13 @@ describe('undo, redo, the audit trail and idempotent retries (GraphQL)', functio
       const byAgent = await u.createTask(agent, { title: 'Drafted by the assistant' });
       expect(byAgent.operation!.actor).to.equal('agent:assistant');
       const byUser = await api.createTask(token, { title: 'Mine' });
+
+      // By default an agent may undo only its own operations.
+      const refused = await u.undo(agent, byUser.operation!.id);
+      expect(refused.errors.map((e) => e.code)).to.deep.equal(['FORBIDDEN']);
+      expect((await api.task(token, byUser.task!.id))!.title).to.equal('Mine');
+      const allow = await u.updateSettings({ userId, actor: `user:${userId}` }, { agentsMayUndoMine: true });
+      expect(allow.ok, JSON.stringify(allow.errors)).to.equal(true);
 
       const undone = await u.undo(agent, byUser.operation!.id);
       expect(undone.ok, JSON.stringify(undone.errors)).to.equal(true);
@@ -515,6 +522,7 @@ describe('undo, redo, the audit trail and idempotent retries (GraphQL)', functio
       expect(trail.map((o) => [o.kind, o.actor])).to.deep.equal([
         ['REDO', 'agent:assistant'],
         ['UNDO', 'agent:assistant'],
+        ['UPDATE_SETTINGS', `user:${userId}`],
         ['CREATE_TASK', `user:${userId}`],
         ['CREATE_TASK', 'agent:assistant'],
       ]);

@@ -1,4 +1,4 @@
-/** updateSettings: time zone, working hours, daily capacity, display name. */
+/** updateSettings: time zone, working hours, daily capacity, display name, agent permissions. */
 import { isValidTimeZone, validateWorkingHours } from '../../domain/time';
 import type { LocalInterval, Weekday, WorkingHours } from '../../domain/types';
 import type { Problem } from '../../domain/validation';
@@ -14,7 +14,14 @@ export interface SettingsInput {
   workingHours?: Array<{ weekday: Weekday; intervals: LocalInterval[] }> | null;
   dailyCapacityMinutes?: number | null;
   displayName?: string | null;
+  /** Agent names allowed to act for the user (exact, or a prefix ending in `*`; `[]`: none, `["*"]`: any). */
+  allowedAgents?: string[] | null;
+  /** Whether an agent may undo the user's own operations. */
+  agentsMayUndoMine?: boolean | null;
 }
+
+/** At most this many agent name patterns, each 1–100 characters. */
+export const MAX_ALLOWED_AGENTS = 50;
 
 const DAY_MS = 86_400_000;
 /** How far ahead a settings change re-checks the plan (besides every stored open conflict). */
@@ -82,12 +89,28 @@ export function updateSettingsOp(now: Date, input: SettingsInput): OperationSpec
       ) {
         problems.push({ path: ['input', 'displayName'], message: 'displayName must be 1–200 characters' });
       }
+      (input.allowedAgents ?? []).forEach((name, i) => {
+        const n = name.trim();
+        if (n.length < 1 || n.length > 100 || n.slice(0, -1).includes('*'))
+          problems.push({
+            path: ['input', 'allowedAgents', String(i)],
+            message: `"${name}" is not an agent name pattern (1–100 characters, \`*\` only at the end)`,
+          });
+      });
+      if (input.allowedAgents != null && input.allowedAgents.length > MAX_ALLOWED_AGENTS)
+        problems.push({
+          path: ['input', 'allowedAgents'],
+          message: `at most ${MAX_ALLOWED_AGENTS} agent names, got ${input.allowedAgents.length}`,
+        });
       if (problems.length > 0) throw problemsToError(problems);
       tx.updateSettings({
         timeZone: input.timeZone ?? undefined,
         workingHours,
         dailyCapacityMinutes: cap ?? undefined,
         displayName: input.displayName?.trim() ?? undefined,
+        allowedAgents:
+          input.allowedAgents != null ? [...new Set(input.allowedAgents.map((n) => n.trim()))] : undefined,
+        agentsMayUndoMine: input.agentsMayUndoMine ?? undefined,
       });
       return settingsRecheck(tx);
     },

@@ -10,19 +10,35 @@ import { mapOperation, type OperationRow } from '../rows';
 import { NON_ORDINARY, type BodyResult, type OperationSpec } from '../runner';
 import { entityKey, sameContent, type EntityName, type Row, type Snapshot } from '../snapshots';
 import type { WorldTx } from '../tx';
+import { agentNameOf } from '../agents';
 import { isUuid } from '../user-service';
 import type { Actor, TaskView } from '../views';
 import { settleConflicts } from './common';
 import { settingsRecheck, settingsRecheckLoad } from './settings';
 
 /**
- * Who may undo or redo a user's operations: the user, or an agent acting for them.
- * (TODO: agents only when the user allows it — needs the per-user agent permission of the agents issue.)
- * Anyone else is answered as if the operations did not exist.
+ * Who may undo or redo a user's operations: the user, or an agent acting for them. Anyone else is
+ * answered as if the operations did not exist.
  */
 function ensureMayUndo(actor: Actor, path: string[] | null): void {
-  if (actor.actor === `user:${actor.userId}` || /^agent:.+/.test(actor.actor)) return;
+  if (actor.actor === `user:${actor.userId}` || agentNameOf(actor.actor) !== null) return;
   throw new DomainError('NOT_FOUND', 'No such operation', path);
+}
+
+/**
+ * An agent undoes or redoes only its own operations, and the user's own ones when the user allows
+ * it (settings: agentsMayUndoMine); never another agent's. The user may undo anything of theirs.
+ */
+function ensureAgentMay(tx: WorldTx, actor: Actor, target: OperationRow, path: string[] | null): void {
+  if (agentNameOf(actor.actor) === null || target.actor === actor.actor) return;
+  if (target.actor === `user:${actor.userId}` && tx.user.agents_may_undo_mine) return;
+  throw new DomainError(
+    'FORBIDDEN',
+    target.actor === `user:${actor.userId}`
+      ? `Operation #${target.seq} is the user's own: the user has not allowed agents to undo it (settings: agentsMayUndoMine)`
+      : `Operation #${target.seq} was done by ${target.actor}: an agent may undo only its own operations`,
+    path,
+  );
 }
 
 /**
@@ -206,7 +222,11 @@ export function undoOp(actor: Actor, operationId: string | null, undoDepth: numb
     args: { operationId },
     load:
       operationId === null
-        ? { latestUndoable: true }
+        ? // An agent's "undo the latest" is the latest of ITS operations (or the user's, if allowed).
+          {
+            latestUndoable: true,
+            latestUndoableBy: agentNameOf(actor.actor) !== null ? actor.actor : undefined,
+          }
         : isUuid(operationId)
           ? { operationIds: [operationId], laterOrdinaryOf: operationId }
           : { operationIds: [] },
@@ -216,7 +236,14 @@ export function undoOp(actor: Actor, operationId: string | null, undoDepth: numb
       let target: OperationRow | null | undefined;
       if (operationId === null) {
         target = tx.base.latestUndoable;
-        if (!target) throw new DomainError('NOTHING_TO_UNDO', 'There is no operation to undo', null);
+        if (!target)
+          throw new DomainError(
+            'NOTHING_TO_UNDO',
+            agentNameOf(actor.actor) !== null
+              ? 'There is no operation of this agent to undo'
+              : 'There is no operation to undo',
+            null,
+          );
       } else {
         target = isUuid(operationId) ? tx.base.operations.get(operationId) : null;
         if (!target) throw new DomainError('NOT_FOUND', 'No such operation', ['operationId']);
@@ -239,6 +266,7 @@ export function undoOp(actor: Actor, operationId: string | null, undoDepth: numb
           );
         }
       }
+      ensureAgentMay(tx, actor, target, operationId === null ? null : ['operationId']);
       const delta = contentDelta(target);
       if (operationId !== null) ensureNoLaterChange(tx, delta.forward);
       recheckNeeds(tx, delta.inverse);
@@ -270,6 +298,7 @@ export function redoOp(actor: Actor): OperationSpec {
       ensureMayUndo(actor, null);
       const target = tx.base.redoTarget;
       if (!target) throw new DomainError('NOTHING_TO_REDO', 'There is no undone operation to redo', null);
+      ensureAgentMay(tx, actor, target, null);
       const delta = contentDelta(target);
       recheckNeeds(tx, delta.forward);
       ensureClean(tx, target, delta.inverse);
