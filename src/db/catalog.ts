@@ -99,7 +99,7 @@ export async function tableChecksum(
 ): Promise<TableChecksum> {
   const row = columns.length === 0 ? 'ROW()' : `ROW(${columns.map(ident).join(', ')})`;
   const [r] = (await q(
-    `SELECT count(*)::bigint::text AS n,
+    `/* background:ops-catalog */ SELECT count(*)::bigint::text AS n,
             coalesce(sum(('x' || left(md5(${row}::text), 15))::bit(60)::bigint), 0)::text AS s
        FROM ONLY ${ident(table)}`,
   )) as Array<{ n: string; s: string }>;
@@ -111,7 +111,10 @@ export async function rowCounts(q: Query, tables: readonly string[]): Promise<Ma
   const counts = new Map<string, number>();
   if (tables.length === 0) return counts;
   const sql = tables.map((t, i) => `SELECT ${i} AS i, count(*)::bigint::text AS n FROM ONLY ${ident(t)}`);
-  const rows = (await q(sql.join(' UNION ALL '))) as Array<{ i: number; n: string }>;
+  const rows = (await q('/* background:ops-catalog */ ' + sql.join(' UNION ALL '))) as Array<{
+    i: number;
+    n: string;
+  }>;
   for (const r of rows) counts.set(tables[r.i]!, Number(r.n));
   return counts;
 }

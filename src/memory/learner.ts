@@ -170,7 +170,7 @@ export class MemoryLearner {
       try {
         const limit = this.opts.usersPerPass ?? 200;
         const behind = await client.query(
-          `SELECT u.id FROM users u LEFT JOIN memory_learner_cursors c ON c.user_id = u.id
+          `/* background:learner */ SELECT u.id FROM users u LEFT JOIN memory_learner_cursors c ON c.user_id = u.id
            WHERE u.event_seq > COALESCE(c.event_seq, 0) ORDER BY u.id LIMIT $1`,
           [limit],
         );

@@ -22,7 +22,7 @@ export async function sweepExpired(query: Query, now: Date): Promise<number> {
   let total = 0;
   for (;;) {
     const res = (await query(
-      `WITH doomed AS (SELECT user_id, id FROM memory_items WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH})
+      `/* background:learner */ WITH doomed AS (SELECT user_id, id FROM memory_items WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH})
        DELETE FROM memory_items m USING doomed WHERE m.user_id = doomed.user_id AND m.id = doomed.id RETURNING 1 AS x`,
       [now],
     )) as unknown;
@@ -45,7 +45,7 @@ export async function capUser(query: Query, userId: string, maxItems: number): P
 /** Items held and their bytes (text, rule, evidence and embedding as stored), all users. */
 export async function memoryTotals(ds: DataSource): Promise<{ items: number; bytes: number }> {
   const rows = (await ds.query(
-    `SELECT count(*)::float8 AS items, COALESCE(sum(pg_column_size(m.*)), 0)::float8 AS bytes FROM memory_items m`,
+    `/* background:memory-metrics */ SELECT count(*)::float8 AS items, COALESCE(sum(pg_column_size(m.*)), 0)::float8 AS bytes FROM memory_items m`,
   )) as Array<{ items: number; bytes: number }>;
   return { items: Number(rows[0]!.items), bytes: Number(rows[0]!.bytes) };
 }

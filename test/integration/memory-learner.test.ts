@@ -203,7 +203,13 @@ describe('semantic memory: the learner (outbox consumer, real Postgres)', () => 
     const up = (await shape())[0]!;
     expect(up.guard).to.include('planner forget');
     expect(up.comment).to.match(/planner forget/);
-    expect(await migrateDown(ds)).to.equal('SemanticMemory1796100000000');
+    // Revert the later migrations first, then this one; migrateUp below re-applies them all.
+    const reverted: string[] = [];
+    while (reverted.at(-1) !== 'SemanticMemory1796100000000') {
+      const name = await migrateDown(ds);
+      expect(name, `reverted so far: ${reverted.join(', ')}`).to.be.a('string');
+      reverted.push(name as string);
+    }
     const down = (await shape())[0]!;
     expect(down.columns.filter((c) => c.startsWith('memory_'))).to.deep.equal([]);
     expect(down.indexes.filter((i) => i.includes('memory_'))).to.deep.equal([]);

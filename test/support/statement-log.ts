@@ -46,7 +46,12 @@ export const UNSCOPED_ALLOW_LIST: Record<string, string> = {
     'outbox retention sweep: deletes events older than PLANNER_OUTBOX_RETENTION_DAYS for all users, in batches (on Citus a multi-shard DELETE, fine for a sweep)',
   'background:idempotency-sweep': 'expired idempotency keys of all users, in batches (TTL sweep)',
   'background:operator-cli': 'operator commands over all accounts (`planner users list`), not a request',
-  'background:learner': 'memory learner (memory branch): batch pass over many users, outside any request',
+  'background:learner':
+    'memory learner and its TTL sweep: a batch pass over the users whose events moved past their cursor, outside any request',
+  'background:memory-metrics':
+    'the memory items/bytes gauges: one aggregate over all users, read by the metrics reader',
+  'background:ops-catalog':
+    'operator commands (backup, restore, verify, the migrate down guard): whole-table row counts and checksums',
   'background:backup': 'planner backup/restore: a consistent snapshot of every table, outside any request',
   'admin:rollout-report':
     'the admins’ rollout report (rollout, rolloutReport, `planner rollout report`): exposures and usage summed over all users; on Citus a multi-shard aggregate, admin-only and rare',
