@@ -8,16 +8,14 @@
  * Exit codes: 0 success, 1 failure (configuration, database, no such user), 2 bad usage.
  */
 import { writeFile } from 'node:fs/promises';
-import { ConfigError, loadConfig } from '../config/config';
 import { migrateUp } from '../db/data-source';
 import { FlagService, defaultPayload, validatePayload } from '../flags';
 import { FeatureStore } from '../flags/store';
 import { createEmbedder } from '../memory/embedder';
-import { openDatabase } from '../server/database';
-import { createLogger } from '../server/logger';
 import { systemClock } from '../world/clock';
 import { createWorld } from '../world/world';
 import type { Io } from './main';
+import { openCliDatabase } from './open-db';
 
 export const EXPORT_USAGE = `  planner export --email <address> [--out file]
       Everything held about the user as JSON (tasks, goals, operations, conflicts, memories, flags,
@@ -57,24 +55,9 @@ export async function runExport(
     io.err(EXPORT_USAGE);
     return 2;
   }
-  let config;
-  try {
-    config = loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      io.err(`planner: configuration error: ${err.message}`);
-      return 1;
-    }
-    throw err;
-  }
-  const log = createLogger(config.logLevel === 'debug' ? 'debug' : 'warn');
-  let db;
-  try {
-    db = await openDatabase(config, log, { applicationName: 'planner-cli' });
-  } catch (err) {
-    io.err(`planner: ${err instanceof Error ? err.message : String(err)}`);
-    return 1;
-  }
+  const opened = await openCliDatabase(env, io);
+  if (!opened) return 1;
+  const { config, db } = opened;
   try {
     await migrateUp(db.dataSource);
     // Flags as the server evaluates them: the stored payload (the repository's default before seeding).

@@ -6,16 +6,14 @@
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { createMcpServer } from '../agent/mcp';
-import { ConfigError, loadConfig } from '../config/config';
 import { migrateUp } from '../db/data-source';
 import { startFlags } from '../flags';
-import { openDatabase } from '../server/database';
-import { createLogger } from '../server/logger';
 import { systemClock } from '../world/clock';
 import { DomainError } from '../world/errors';
 import { createWorld } from '../world/world';
 import type { Io } from './main';
 import { MCP_USAGE } from './mcp-usage';
+import { openCliDatabase } from './open-db';
 
 /** Runs `planner mcp …` (args after "mcp"); resolves with the exit code when the client disconnects. */
 export async function runMcp(
@@ -30,18 +28,9 @@ export async function runMcp(
     io.err(MCP_USAGE);
     return 2;
   }
-  let config;
-  try {
-    config = loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      io.err(`planner: configuration error: ${err.message}`);
-      return 1;
-    }
-    throw err;
-  }
-  const log = createLogger(config.logLevel === 'debug' ? 'debug' : 'warn');
-  const db = await openDatabase(config, log, { applicationName: 'planner-mcp' });
+  const opened = await openCliDatabase(env, io, 'planner-mcp');
+  if (!opened) return 1;
+  const { config, log, db } = opened;
   let flags;
   try {
     await migrateUp(db.dataSource);

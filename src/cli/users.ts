@@ -7,13 +7,11 @@
  * Exit codes: 0 success, 1 failure (configuration, database, no such user), 2 bad usage.
  */
 import os from 'node:os';
-import { ConfigError, loadConfig } from '../config/config';
 import { migrateUp } from '../db/data-source';
-import { openDatabase } from '../server/database';
-import { createLogger } from '../server/logger';
 import { systemClock } from '../world/clock';
 import { createWorld } from '../world/world';
 import type { Io } from './main';
+import { openCliDatabase } from './open-db';
 
 export const USERS_USAGE = `  planner users list [--json]
       Every user: email, stored role, provider subject, valid-after (revocation) time.
@@ -85,24 +83,9 @@ export async function runUsers(
     io.err(USERS_USAGE);
     return 2;
   }
-  let config;
-  try {
-    config = loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      io.err(`planner: configuration error: ${err.message}`);
-      return 1;
-    }
-    throw err;
-  }
-  const log = createLogger(config.logLevel === 'debug' ? 'debug' : 'warn');
-  let db;
-  try {
-    db = await openDatabase(config, log, { applicationName: 'planner-cli' });
-  } catch (err) {
-    io.err(`planner: ${err instanceof Error ? err.message : String(err)}`);
-    return 1;
-  }
+  const opened = await openCliDatabase(env, io);
+  if (!opened) return 1;
+  const { config, db } = opened;
   try {
     await migrateUp(db.dataSource);
     const users = createWorld(db.dataSource, systemClock, { undoDepth: config.undoDepth }).users;
